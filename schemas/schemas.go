@@ -1,0 +1,137 @@
+// Package schemas holds one Go struct per Parquet artifact of the pipeline:
+// the only place a column name is written. Every type reports its schema
+// version, which the Parquet IO (stages/pqio) stores in the file's key-value
+// metadata under "attentivenas.schema" and checks when reading.
+//
+// Conventions: snake_case column names, plain Parquet types (int32, int64,
+// double, float, string, boolean, binary), slices as standard 3-level LIST
+// columns (tag option "list") so Arrow, DuckDB and pandas read them, and
+// zstd compression set by the writer.
+//
+//	duckdb -c "select split, count(*) from 'out/examples/*.parquet' group by split"
+package schemas
+
+// Example is one labelled image: examples/<split>-NNNNN-of-MMMMM.parquet.
+type Example struct {
+	Split    string `parquet:"split,dict"` // train, calib, val or test
+	Index    int64  `parquet:"index"`      // position in the source dataset (train side and test side count separately)
+	Label    int32  `parquet:"label"`      // class in [0, classes)
+	Height   int32  `parquet:"height"`
+	Width    int32  `parquet:"width"`
+	Channels int32  `parquet:"channels"`
+	Pixels   []byte `parquet:"pixels"` // Height*Width*Channels bytes, HWC order, 0-255
+}
+
+// SchemaVersion implements pqio.Schema.
+func (Example) SchemaVersion() string { return "attentivenas.Example/v1" }
+
+// DatasetStats summarises one split: dataset/stats.parquet has one row per
+// split. Training normalises every split with the train row's Mean and Std.
+type DatasetStats struct {
+	Split       string    `parquet:"split"`
+	Source      string    `parquet:"source"` // dataset format and location, e.g. "idx:/usr/share/datasets/fashion-mnist"
+	Images      int64     `parquet:"images"`
+	Height      int32     `parquet:"height"`
+	Width       int32     `parquet:"width"`
+	Channels    int32     `parquet:"channels"`
+	Classes     int32     `parquet:"classes"`
+	Mean        []float64 `parquet:"mean,list"`         // per channel, pixel values scaled to [0,1]
+	Std         []float64 `parquet:"std,list"`          // per channel, population standard deviation
+	ClassCounts []int64   `parquet:"class_counts,list"` // images per class
+	Seed        int64     `parquet:"seed"`              // split seed
+}
+
+// SchemaVersion implements pqio.Schema.
+func (DatasetStats) SchemaVersion() string { return "attentivenas.DatasetStats/v1" }
+
+// Tensor is one named tensor: a supernet checkpoint
+// (runs/<run>/checkpoints/epoch-NNNN.parquet) or an exported subnet model
+// has one row per tensor. Run-level state (step, epoch, RNG, search space)
+// is JSON in the file's key-value metadata; see nas/supernet.CheckpointState.
+type Tensor struct {
+	Name   string    `parquet:"name"`
+	Role   string    `parquet:"role,dict"`   // "weight" or "momentum" (optimiser state)
+	Shape  []int32   `parquet:"shape,list"`  // row-major
+	Values []float32 `parquet:"values,list"` // product(Shape) values
+}
+
+// SchemaVersion implements pqio.Schema.
+func (Tensor) SchemaVersion() string { return "attentivenas.Tensor/v1" }
+
+// Tensor roles.
+const (
+	RoleWeight   = "weight"
+	RoleMomentum = "momentum"
+)
+
+// TrainStep is one optimiser step of a training job:
+// runs/<run>/train_log.parquet has one row per step, in step order.
+type TrainStep struct {
+	Run     string  `parquet:"run,dict"`
+	Step    int64   `parquet:"step"`  // 0-based optimiser step
+	Epoch   int32   `parquet:"epoch"` // 0-based epoch the step belongs to
+	LR      float64 `parquet:"lr"`
+	LossMax float64 `parquet:"loss_max"` // label-smoothed CE of the largest subnet
+	LossMin float64 `parquet:"loss_min"` // distillation loss of the smallest subnet
+	// The sampled middle subnets, one entry per sandwich slot.
+	MidArchs  []string  `parquet:"mid_archs,list"` // Arch keys, e.g. "28-8-12-..."
+	MidFLOPs  []int64   `parquet:"mid_flops,list"`
+	MidLosses []float64 `parquet:"mid_losses,list"` // their distillation losses
+	// Attentive sampling: every candidate scored for the middle slots.
+	CandidateSlots  []int32   `parquet:"candidate_slots,list"` // which middle slot (0-based)
+	CandidateArchs  []string  `parquet:"candidate_archs,list"`
+	CandidateFLOPs  []int64   `parquet:"candidate_flops,list"`
+	CandidateScores []float64 `parquet:"candidate_scores,list"` // estimator output (loss or predicted accuracy)
+	CandidateChosen []bool    `parquet:"candidate_chosen,list"`
+	ImagesPerSec    float64   `parquet:"images_per_sec"` // images of the minibatch / step wall time
+	StepSeconds     float64   `parquet:"step_seconds"`
+	SampleSeconds   float64   `parquet:"sample_seconds"` // part of the step spent choosing subnets
+	Skipped         bool      `parquet:"skipped"`        // non-finite loss or gradient: the update was not applied
+}
+
+// SchemaVersion implements pqio.Schema.
+func (TrainStep) SchemaVersion() string { return "attentivenas.TrainStep/v1" }
+
+// Eval is the real evaluation of one subnet from one checkpoint:
+// evals/<run>/*.parquet has one row per (checkpoint, Arch, origin).
+type Eval struct {
+	Run        string  `parquet:"run,dict"`
+	Checkpoint string  `parquet:"checkpoint"` // path of the supernet checkpoint
+	Arch       string  `parquet:"arch"`       // Arch key, e.g. "28-8-12-..."
+	Vector     []int32 `parquet:"vector,list"`
+	Resolution int32   `parquet:"resolution"`
+	StemWidth  int32   `parquet:"stem_width"`
+	Widths     []int32 `parquet:"widths,list"`
+	HeadWidth  int32   `parquet:"head_width"`
+	Depths     []int32 `parquet:"depths,list"`
+	Kernels    []int32 `parquet:"kernels,list"`
+	Expands    []int32 `parquet:"expands,list"`
+	FLOPs      int64   `parquet:"flops"` // MACs per image
+	Params     int64   `parquet:"params"`
+	// Measured CPU latency per image at batch 1 (median of warm runs).
+	LatencyMs      float64 `parquet:"latency_ms"`
+	LatencyThreads int32   `parquet:"latency_threads"`
+	Top1           float64 `parquet:"top1"` // accuracy on the val split, in [0,1]
+	Loss           float64 `parquet:"loss"` // mean cross-entropy on val
+	// Optional test-split figures (-1 when not evaluated).
+	TestTop1    float64 `parquet:"test_top1"`
+	TestLoss    float64 `parquet:"test_loss"`
+	CalibImages int64   `parquet:"calib_images"` // images used for BN recalibration
+	EvalImages  int64   `parquet:"eval_images"`  // val images evaluated
+	TestImages  int64   `parquet:"test_images"`
+	Origin      string  `parquet:"origin,dict"` // random, min, max, search, user
+	Seed        int64   `parquet:"seed"`
+	WallSeconds float64 `parquet:"wall_seconds"`
+}
+
+// SchemaVersion implements pqio.Schema.
+func (Eval) SchemaVersion() string { return "attentivenas.Eval/v1" }
+
+// Origins of evaluated archs.
+const (
+	OriginRandom = "random"
+	OriginMin    = "min"
+	OriginMax    = "max"
+	OriginSearch = "search"
+	OriginUser   = "user"
+)
