@@ -10,7 +10,7 @@
 //	sp, err := space.Parse(data, "configs/fmnist.json")
 //	a := sp.Max()
 //	fmt.Println(a.Vector(), sp.FLOPs(a), sp.Params(a))
-//	// [32 16 12 24 32 48 192 2 3 3 3 5 5 5 5 1 6 6 6] 14659136 ...
+//	// [32 16 12 24 32 48 192 2 3 3 3 5 5 5 5 1 6 6 6] 14480512 395662
 //
 // See ALGORITHM.md sections 2 and 3; the reference implementation is
 // facebookresearch/AttentiveNAS (models/attentive_nas_dynamic_model.py).

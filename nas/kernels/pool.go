@@ -1,0 +1,275 @@
+package kernels
+
+import "fmt"
+
+// GlobalAvgPool computes y[b, c] = mean over p of x[b, p, c] for x[B, P, C]
+// (P = H*W): the squeeze of squeeze-excite and the head's pooling.
+func GlobalAvgPool(y, x []float32, B, P, C int) {
+	nonneg(B, P, C)
+	need("x", x, B*P*C)
+	need("y", y, B*C)
+	if P == 0 {
+		clear(y[:B*C])
+		return
+	}
+	inv := 1 / float32(P)
+	nt := threadsFor(B*P*C, 1<<16)
+	parallel(nt, func(w int) {
+		lo, hi := span(B, nt, w, 1)
+		for b := lo; b < hi; b++ {
+			yb := y[b*C : b*C+C]
+			clear(yb)
+			for p := 0; p < P; p++ {
+				axpyGo(1, x[(b*P+p)*C:(b*P+p+1)*C], yb)
+			}
+			for c := range yb {
+				yb[c] *= inv
+			}
+		}
+	})
+}
+
+// GlobalAvgPoolBackward writes dx[b, p, c] = dy[b, c]/P.
+func GlobalAvgPoolBackward(dx, dy []float32, B, P, C int) {
+	nonneg(B, P, C)
+	need("dx", dx, B*P*C)
+	need("dy", dy, B*C)
+	if P == 0 {
+		return
+	}
+	inv := 1 / float32(P)
+	nt := threadsFor(B*P*C, 1<<16)
+	parallel(nt, func(w int) {
+		lo, hi := span(B, nt, w, 1)
+		for b := lo; b < hi; b++ {
+			g := dy[b*C : b*C+C]
+			for p := 0; p < P; p++ {
+				d := dx[(b*P+p)*C : (b*P+p+1)*C]
+				for c, v := range g {
+					d[c] = v * inv
+				}
+			}
+		}
+	})
+}
+
+// AvgPool2x2Size returns the output size of AvgPool2x2: the reference's
+// F.avg_pool2d(x, 2, padding=0 if W%2 == 0 else 1), so padding p applies to
+// both dimensions and Ho = (H+2p-2)/2+1 (ceil(H/2) for square inputs).
+func AvgPool2x2Size(h, w int) (ho, wo, pad int) {
+	pad = w % 2
+	return (h+2*pad-2)/2 + 1, (w+2*pad-2)/2 + 1, pad
+}
+
+// AvgPool2x2 is the residual shortcut's 2x2 average pool with stride 2 over
+// x[B, H, W, C] -> y[B, Ho, Wo, C] (see AvgPool2x2Size), divisor always 4
+// (PyTorch count_include_pad=True: padded zeros count).
+func AvgPool2x2(y, x []float32, B, H, W, C int) {
+	ho, wo, pad := AvgPool2x2Size(H, W)
+	nonneg(B, C)
+	need("x", x, B*H*W*C)
+	need("y", y, B*ho*wo*C)
+	rows := B * ho
+	nt := threadsFor(B*H*W*C, 1<<16)
+	parallel(nt, func(wk int) {
+		lo, hi := span(rows, nt, wk, 1)
+		for row := lo; row < hi; row++ {
+			b, oh := row/ho, row%ho
+			for ow := 0; ow < wo; ow++ {
+				d := y[(row*wo+ow)*C : (row*wo+ow+1)*C]
+				clear(d)
+				for i := 0; i < 2; i++ {
+					ih := 2*oh + i - pad
+					if ih < 0 || ih >= H {
+						continue
+					}
+					for j := 0; j < 2; j++ {
+						iw := 2*ow + j - pad
+						if iw < 0 || iw >= W {
+							continue
+						}
+						axpyGo(0.25, x[((b*H+ih)*W+iw)*C:((b*H+ih)*W+iw+1)*C], d)
+					}
+				}
+			}
+		}
+	})
+}
+
+// AvgPool2x2Backward writes dx[B, H, W, C] from dy[B, Ho, Wo, C]: every
+// input pixel lies in exactly one window, so dx = dy(window)/4.
+func AvgPool2x2Backward(dx, dy []float32, B, H, W, C int) {
+	ho, wo, pad := AvgPool2x2Size(H, W)
+	nonneg(B, C)
+	need("dx", dx, B*H*W*C)
+	need("dy", dy, B*ho*wo*C)
+	rows := B * H
+	nt := threadsFor(B*H*W*C, 1<<16)
+	parallel(nt, func(wk int) {
+		lo, hi := span(rows, nt, wk, 1)
+		for row := lo; row < hi; row++ {
+			b, ih := row/H, row%H
+			oh := (ih + pad) / 2
+			for iw := 0; iw < W; iw++ {
+				d := dx[(row*W+iw)*C : (row*W+iw+1)*C]
+				ow := (iw + pad) / 2
+				if oh >= ho || ow >= wo { // not covered by any window
+					clear(d)
+					continue
+				}
+				g := dy[((b*ho+oh)*wo+ow)*C : ((b*ho+oh)*wo+ow+1)*C]
+				for c, v := range g {
+					d[c] = 0.25 * v
+				}
+			}
+		}
+	})
+}
+
+// ChannelScale is squeeze-excite's excitation: y[b, p, c] = x[b, p, c]*s[b, c]
+// for x[B, P, C] and gates s[B, C] (y may alias x).
+func ChannelScale(y, x, s []float32, B, P, C int) {
+	nonneg(B, P, C)
+	need("x", x, B*P*C)
+	need("y", y, B*P*C)
+	need("s", s, B*C)
+	nt := threadsFor(B*P*C, 1<<16)
+	parallel(nt, func(w int) {
+		lo, hi := span(B*P, nt, w, 1)
+		for r := lo; r < hi; r++ {
+			g := s[(r/P)*C : (r/P)*C+C]
+			yr, xr := y[r*C:r*C+C], x[r*C:r*C+C]
+			for c, v := range xr {
+				yr[c] = v * g[c]
+			}
+		}
+	})
+}
+
+// ChannelScaleBackward is the backward pass of ChannelScale: dx = dy*s
+// (overwritten; dx may alias dy) and ds[b, c] = sum over p of dy*x
+// (overwritten). Either output may be nil.
+func ChannelScaleBackward(dx, ds, dy, x, s []float32, B, P, C int) {
+	nonneg(B, P, C)
+	need("dy", dy, B*P*C)
+	need("x", x, B*P*C)
+	need("s", s, B*C)
+	if ds != nil {
+		need("ds", ds, B*C)
+	}
+	if dx != nil {
+		need("dx", dx, B*P*C)
+	}
+	nt := threadsFor(B*P*C, 1<<16)
+	parallel(nt, func(w int) {
+		lo, hi := span(B, nt, w, 1)
+		for b := lo; b < hi; b++ {
+			g := s[b*C : b*C+C]
+			var acc []float32
+			if ds != nil {
+				acc = ds[b*C : b*C+C]
+				clear(acc)
+			}
+			for p := 0; p < P; p++ {
+				o := (b*P + p) * C
+				gr, xr := dy[o:o+C], x[o:o+C]
+				if acc != nil {
+					mulAddGo(acc, gr, xr)
+				}
+				if dx != nil {
+					d := dx[o : o+C]
+					for c, v := range gr {
+						d[c] = v * g[c]
+					}
+				}
+			}
+		}
+	})
+}
+
+// Im2Col is the stem convolution's patch extraction: a dense K x K
+// convolution with "same" padding K/2 and the given stride over x[B, H, W,
+// Cin] becomes Gemm(col[B*Ho*Wo, K*K*Cin], W[K*K*Cin, CoutMax]), with col
+// columns ordered (kh, kw, cin).
+type Im2Col struct {
+	B, H, W, Cin int
+	K, Stride    int
+}
+
+// OutSize returns the output height and width.
+func (g Im2Col) OutSize() (ho, wo int) {
+	p := g.K / 2
+	return (g.H+2*p-g.K)/g.Stride + 1, (g.W+2*p-g.K)/g.Stride + 1
+}
+
+func (g Im2Col) check(col, x []float32) {
+	if g.B < 0 || g.H < 1 || g.W < 1 || g.Cin < 1 || g.K < 1 || g.Stride < 1 {
+		panic(fmt.Sprintf("kernels: Im2Col: bad shape %+v", g))
+	}
+	ho, wo := g.OutSize()
+	need("col", col, g.B*ho*wo*g.K*g.K*g.Cin)
+	need("x", x, g.B*g.H*g.W*g.Cin)
+}
+
+// Forward fills col[B*Ho*Wo, K*K*Cin] (zeros where the window leaves x).
+func (g Im2Col) Forward(col, x []float32) {
+	g.check(col, x)
+	ho, wo := g.OutSize()
+	p, kc := g.K/2, g.K*g.K*g.Cin
+	rows := g.B * ho
+	nt := threadsFor(rows*wo*kc, 1<<16)
+	parallel(nt, func(w int) {
+		lo, hi := span(rows, nt, w, 1)
+		for row := lo; row < hi; row++ {
+			b, oh := row/ho, row%ho
+			for ow := 0; ow < wo; ow++ {
+				d := col[(row*wo+ow)*kc : (row*wo+ow+1)*kc]
+				for i := 0; i < g.K; i++ {
+					ih := oh*g.Stride + i - p
+					for j := 0; j < g.K; j++ {
+						iw := ow*g.Stride + j - p
+						seg := d[(i*g.K+j)*g.Cin : (i*g.K+j+1)*g.Cin]
+						if ih < 0 || ih >= g.H || iw < 0 || iw >= g.W {
+							clear(seg)
+							continue
+						}
+						copy(seg, x[((b*g.H+ih)*g.W+iw)*g.Cin:])
+					}
+				}
+			}
+		}
+	})
+}
+
+// Backward is col2im: dx[B, H, W, Cin] (overwritten) = sum of the col
+// gradient entries that read each input element.
+func (g Im2Col) Backward(dx, dcol []float32) {
+	g.check(dcol, dx)
+	ho, wo := g.OutSize()
+	p, kc := g.K/2, g.K*g.K*g.Cin
+	nt := threadsFor(g.B*ho*wo*kc, 1<<16)
+	parallel(nt, func(w int) {
+		lo, hi := span(g.B, nt, w, 1) // images are independent
+		clear(dx[lo*g.H*g.W*g.Cin : hi*g.H*g.W*g.Cin])
+		for b := lo; b < hi; b++ {
+			for oh := 0; oh < ho; oh++ {
+				for ow := 0; ow < wo; ow++ {
+					s := dcol[((b*ho+oh)*wo+ow)*kc:]
+					for i := 0; i < g.K; i++ {
+						ih := oh*g.Stride + i - p
+						if ih < 0 || ih >= g.H {
+							continue
+						}
+						for j := 0; j < g.K; j++ {
+							iw := ow*g.Stride + j - p
+							if iw < 0 || iw >= g.W {
+								continue
+							}
+							axpyGo(1, s[(i*g.K+j)*g.Cin:(i*g.K+j+1)*g.Cin], dx[((b*g.H+ih)*g.W+iw)*g.Cin:])
+						}
+					}
+				}
+			}
+		}
+	})
+}
