@@ -1,0 +1,184 @@
+package trainer
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/attentivenas/attentivenas/nas/kernels"
+	"github.com/attentivenas/attentivenas/nas/space"
+	"github.com/attentivenas/attentivenas/nas/supernet"
+)
+
+// Config configures the sandwich step. Zero fields take the reference's
+// values (ALGORITHM.md section 5).
+type Config struct {
+	Batch          int          // images per step (required)
+	Dropout        float64      // before the largest subnet's classifier; 0.2
+	LabelSmoothing float32      // of the largest subnet's loss; 0.1
+	ClipGrad       float32      // elementwise gradient clip; 1
+	SGD            supernet.SGD // momentum 0.9, weight decay 1e-5
+}
+
+func (c Config) withDefaults() Config {
+	if c.Dropout == 0 {
+		c.Dropout = 0.2
+	}
+	if c.LabelSmoothing == 0 {
+		c.LabelSmoothing = 0.1
+	}
+	if c.ClipGrad == 0 {
+		c.ClipGrad = 1
+	}
+	if c.SGD == (supernet.SGD{}) {
+		c.SGD = supernet.DefaultSGD
+	}
+	return c
+}
+
+// Trainer runs sandwich steps on a supernet. The largest and smallest
+// subnets' graphs are built once and reused every step; the middle subnets
+// change every step and get fresh graphs.
+type Trainer struct {
+	Net      *supernet.Supernet
+	Cfg      Config
+	max, min *Graph
+	resized  map[int][]float32 // the batch resampled to each resolution (buffers kept across steps)
+	fresh    map[int]bool      // which of them hold this step's batch
+	teacher  []float32         // largest subnet's softmax, [B, classes]
+}
+
+// New builds the trainer's persistent graphs.
+func New(net *supernet.Supernet, cfg Config) (*Trainer, error) {
+	if cfg.Batch < 1 {
+		return nil, fmt.Errorf("trainer: batch size %d: expected at least 1", cfg.Batch)
+	}
+	cfg = cfg.withDefaults()
+	t := &Trainer{Net: net, Cfg: cfg, resized: map[int][]float32{}, fresh: map[int]bool{}}
+	var err error
+	if t.max, err = BuildGraph(net, net.Space.Max(), cfg.Batch, GraphOptions{Dropout: cfg.Dropout}); err != nil {
+		return nil, err
+	}
+	if t.min, err = BuildGraph(net, net.Space.Min(), cfg.Batch, GraphOptions{}); err != nil {
+		return nil, err
+	}
+	t.teacher = make([]float32, cfg.Batch*net.Space.Classes)
+	return t, nil
+}
+
+// Close releases the graphs.
+func (t *Trainer) Close() {
+	t.max.Close()
+	t.min.Close()
+}
+
+// StepResult reports one sandwich step.
+type StepResult struct {
+	LossMax      float64   // label-smoothed CE of the largest subnet
+	LossMin      float64   // distillation loss of the smallest subnet
+	MidLosses    []float64 // distillation losses of the middle subnets
+	Skipped      bool      // a loss or gradient was not finite: no update applied
+	Reason       string    // why the step was skipped
+	BuildSeconds float64   // building the middle subnets' graphs
+}
+
+// Step trains one minibatch with the sandwich rule: the largest subnet
+// against the labels (label smoothing, dropout), then the middle subnets
+// mids and the smallest against the largest's detached softmax; gradients
+// of all are summed, clipped elementwise, and one SGD step with learning
+// rate lr is taken. x holds the normalised images at the space's input size
+// (B*S*S*C values, NHWC); seed drives dropout. A non-finite loss or
+// gradient skips the update (and says why) instead of corrupting the
+// weights (ALGORITHM.md section 11).
+func (t *Trainer) Step(x []float32, labels []int, mids []space.Arch, lr float64, seed uint64) (StepResult, error) {
+	sp, B := t.Net.Space, t.Cfg.Batch
+	in := sp.Input
+	if len(x) != B*in.Height*in.Width*in.Channels || len(labels) != B {
+		return StepResult{}, fmt.Errorf("trainer: batch of %d values and %d labels, expected %d images of %dx%dx%d",
+			len(x), len(labels), B, in.Height, in.Width, in.Channels)
+	}
+	clear(t.fresh)
+	var res StepResult
+	defer func() {
+		if res.Skipped {
+			t.Net.ZeroGrad()
+		}
+	}()
+	skip := func(what string, l float64) bool {
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			res.Skipped, res.Reason = true, fmt.Sprintf("non-finite loss %v of %s", l, what)
+			return true
+		}
+		return false
+	}
+
+	// 1. The largest subnet against the labels; its softmax is the teacher.
+	l, err := t.max.Run(t.batchAt(x, t.max.Plan.Resolution), labels, t.Cfg.LabelSmoothing, nil, seed)
+	if err != nil {
+		return res, err
+	}
+	res.LossMax = l
+	if skip("the largest subnet", l) {
+		return res, nil
+	}
+	kernels.Softmax(t.teacher, t.max.Logits(), B, sp.Classes)
+
+	// 2. The middle subnets, distilled from the teacher.
+	for _, a := range mids {
+		start := time.Now()
+		g, err := BuildGraph(t.Net, a, B, GraphOptions{})
+		res.BuildSeconds += time.Since(start).Seconds()
+		if err != nil {
+			return res, err
+		}
+		l, err := g.Run(t.batchAt(x, a.Resolution), labels, 0, t.teacher, 0)
+		g.Close()
+		if err != nil {
+			return res, err
+		}
+		res.MidLosses = append(res.MidLosses, l)
+		if skip("middle subnet "+a.String(), l) {
+			return res, nil
+		}
+	}
+
+	// 3. The smallest subnet, distilled.
+	if l, err = t.min.Run(t.batchAt(x, t.min.Plan.Resolution), labels, 0, t.teacher, 0); err != nil {
+		return res, err
+	}
+	res.LossMin = l
+	if skip("the smallest subnet", l) {
+		return res, nil
+	}
+
+	// 4. Clip, check, update.
+	params := t.Net.Params
+	supernet.ClipGrad(params, t.Cfg.ClipGrad)
+	if ok, name := supernet.GradsFinite(params); !ok {
+		res.Skipped, res.Reason = true, "non-finite gradient in "+name
+		return res, nil
+	}
+	t.Cfg.SGD.Step(params, float32(lr))
+	return res, nil
+}
+
+// batchAt returns the batch resampled to r x r (ALGORITHM.md section 4:
+// elastic resolution resamples the batch at the start of the forward).
+func (t *Trainer) batchAt(x []float32, r int) []float32 {
+	in := t.Net.Space.Input
+	if r == in.Height && r == in.Width {
+		return x
+	}
+	dst := t.resized[r]
+	if t.fresh[r] {
+		return dst
+	}
+	B := t.Cfg.Batch
+	if dst == nil {
+		dst = make([]float32, B*r*r*in.Channels)
+		t.resized[r] = dst
+	}
+	kernels.ResizeBilinear(dst, x, B, in.Height, in.Width, in.Channels, r, r)
+	t.fresh[r] = true
+	return dst
+}
