@@ -135,3 +135,24 @@ const (
 	OriginSearch = "search"
 	OriginUser   = "user"
 )
+
+// Predictor is one fitted accuracy predictor of a run:
+// predictors/<run>.parquet has one row per model kind, the Selected one
+// (best held-out Kendall tau) being the one search and samplers use.
+type Predictor struct {
+	Run              string  `parquet:"run,dict"`
+	Kind             string  `parquet:"kind,dict"` // random_forest, gbt, ridge
+	Model            []byte  `parquet:"model"`     // nas/predictor.Marshal bytes, refitted on every pair
+	Encoder          string  `parquet:"encoder"`   // feature encoder options, JSON
+	SpaceFingerprint string  `parquet:"space_fingerprint"`
+	Fit              int64   `parquet:"fit"`     // pairs the held-out metrics were fitted on
+	Holdout          int64   `parquet:"holdout"` // held-out pairs
+	KendallTau       float64 `parquet:"kendall_tau"`
+	Spearman         float64 `parquet:"spearman"`
+	RMSE             float64 `parquet:"rmse"`
+	R2               float64 `parquet:"r2"`
+	Selected         bool    `parquet:"selected"`
+}
+
+// SchemaVersion implements pqio.Schema.
+func (Predictor) SchemaVersion() string { return "attentivenas.Predictor/v1" }

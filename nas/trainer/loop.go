@@ -1,0 +1,254 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/attentivenas/attentivenas/data"
+	"github.com/attentivenas/attentivenas/nas/sampler"
+	"github.com/attentivenas/attentivenas/nas/space"
+	"github.com/attentivenas/attentivenas/nas/supernet"
+	"github.com/attentivenas/attentivenas/schemas"
+)
+
+// JobConfig is what one training job trains. Zero fields take the defaults
+// noted (ALGORITHM.md section 5 unless said otherwise).
+type JobConfig struct {
+	Run      string       // name of the run, recorded in the log
+	Sampler  sampler.Spec // uniform, bestup-k, worstup-k (with its estimator)
+	Seed     uint64       // every random choice of the job flows from it
+	Epochs   int          // required
+	Batch    int          // required
+	LR       float64      // peak learning rate; 0.1 per 256 images of batch
+	Warmup   float64      // fraction of the run spent warming up; 0.05
+	Limit    int          // images per epoch (a prefix of each epoch's shuffle); 0 = all
+	Augment  data.AugmentConfig
+	Dropout  float64             // largest subnet's dropout; 0.2
+	Prior    sampler.PriorConfig // FLOPs prior of the attentive samplers
+	MaxTries int                 // rejection-sampling bound; sampler.DefaultMaxTries
+	// MaxSkips is how many consecutive non-finite steps end the job with an
+	// error (the caller then restores the last checkpoint); 5.
+	MaxSkips int
+}
+
+func (c JobConfig) withDefaults() JobConfig {
+	if c.LR == 0 {
+		c.LR = 0.1 * float64(c.Batch) / 256
+	}
+	if c.Warmup == 0 {
+		c.Warmup = 0.05
+	}
+	if c.Dropout == 0 {
+		c.Dropout = 0.2
+	}
+	if c.MaxTries == 0 {
+		c.MaxTries = sampler.DefaultMaxTries
+	}
+	if c.MaxSkips == 0 {
+		c.MaxSkips = 5
+	}
+	return c
+}
+
+// State is where a job is: what a checkpoint records besides the tensors.
+type State struct {
+	Step  int64  // optimiser steps taken
+	Epoch int    // epochs completed
+	RNG   []byte // the job's generator (rand.PCG binary form); nil at the start
+}
+
+// Hooks receive the job's progress. Returning an error stops the job.
+type Hooks struct {
+	OnStep  func(schemas.TrainStep) error
+	OnEpoch func(State) error // after each epoch, with the state to checkpoint
+}
+
+// BatchEstimator is an estimator that scores candidates on the current
+// minibatch (nas/infer's minibatch loss); the loop hands it every batch.
+type BatchEstimator interface {
+	sampler.Estimator
+	SetBatch(x []float32, labels []int, B int)
+}
+
+// Job trains a supernet for the epochs of its config.
+type Job struct {
+	Cfg   JobConfig
+	Net   *supernet.Supernet
+	Data  *data.Dataset // the train split
+	Mean  []float32 // per-channel normalisation (the train split's stats)
+	Std   []float32
+	Est   sampler.Estimator // scores attentive candidates; nil for uniform
+	Hooks Hooks
+}
+
+// StepsPerEpoch is the number of optimiser steps in one epoch.
+func (j *Job) StepsPerEpoch() int {
+	n := j.Data.Len()
+	if j.Cfg.Limit > 0 && j.Cfg.Limit < n {
+		n = j.Cfg.Limit
+	}
+	return n / j.Cfg.Batch
+}
+
+// Run trains from state st (the zero State starts from scratch; a
+// checkpoint's State resumes it) until the configured epochs are done, and
+// returns the final state. Every random choice comes from Cfg.Seed and the
+// generator saved in the state, so a job resumed from a checkpoint
+// continues exactly as if it had never stopped.
+func (j *Job) Run(ctx context.Context, st State) (State, error) {
+	cfg := j.Cfg.withDefaults()
+	sp := j.Net.Space
+	if cfg.Epochs < 1 || cfg.Batch < 1 {
+		return st, fmt.Errorf("trainer: job %q: epochs %d and batch %d must be at least 1", cfg.Run, cfg.Epochs, cfg.Batch)
+	}
+	if d := j.Data; d.Height != sp.Input.Height || d.Width != sp.Input.Width || d.Channels != sp.Input.Channels {
+		return st, fmt.Errorf("trainer: job %q: images are %dx%dx%d, the search space %q expects %dx%dx%d",
+			cfg.Run, d.Height, d.Width, d.Channels, sp.Name, sp.Input.Height, sp.Input.Width, sp.Input.Channels)
+	}
+	spe := j.StepsPerEpoch()
+	if spe < 1 {
+		return st, fmt.Errorf("trainer: job %q: %d training images give no full batch of %d", cfg.Run, j.Data.Len(), cfg.Batch)
+	}
+	total := cfg.Epochs * spe
+	sched := supernet.Schedule{Base: cfg.LR, Warmup: max(1, int(cfg.Warmup*float64(total))), Total: total}
+
+	pcg := rand.NewPCG(cfg.Seed, 0xa77e)
+	if st.RNG != nil {
+		if err := pcg.UnmarshalBinary(st.RNG); err != nil {
+			return st, fmt.Errorf("trainer: job %q: restoring the generator: %w", cfg.Run, err)
+		}
+	}
+	master := rand.New(pcg)
+	smp, est, err := j.sampler(cfg)
+	if err != nil {
+		return st, err
+	}
+	tr, err := New(j.Net, Config{Batch: cfg.Batch, Dropout: cfg.Dropout})
+	if err != nil {
+		return st, err
+	}
+	defer tr.Close()
+
+	B, in := cfg.Batch, sp.Input
+	imgLen := in.Height * in.Width * in.Channels
+	x := make([]float32, B*imgLen)
+	norm := make([]float32, imgLen)
+	labels := make([]int, B)
+	skips := 0
+	for epoch := st.Epoch; epoch < cfg.Epochs; epoch++ {
+		// The order of an epoch depends on the seed and the epoch alone.
+		order := rand.New(rand.NewPCG(cfg.Seed, uint64(epoch)+1)).Perm(j.Data.Len())
+		first := int(st.Step) - epoch*spe // > 0 only when resuming inside an epoch
+		for s := max(first, 0); s < spe; s++ {
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+			start := time.Now()
+			stepSeed := master.Uint64()
+			aug := rand.New(rand.NewPCG(stepSeed, 1))
+			for b := range B {
+				i := order[s*B+b]
+				data.Normalize(norm, j.Data.Pixels[i*imgLen:(i+1)*imgLen], in.Channels, j.Mean, j.Std)
+				data.Augment(x[b*imgLen:(b+1)*imgLen], norm, in.Height, in.Width, in.Channels, aug, cfg.Augment)
+				labels[b] = int(j.Data.Labels[i])
+			}
+			row := schemas.TrainStep{Run: cfg.Run, Step: st.Step, Epoch: int32(epoch)}
+			if est != nil {
+				est.SetBatch(x, labels, B)
+			}
+			mids, err := j.sampleMids(smp, rand.New(rand.NewPCG(stepSeed, 2)), &row)
+			if err != nil {
+				return st, fmt.Errorf("trainer: job %q step %d: %w", cfg.Run, st.Step, err)
+			}
+			row.SampleSeconds = time.Since(start).Seconds()
+			lr := sched.At(int(st.Step))
+			res, err := tr.Step(x, labels, mids, lr, stepSeed)
+			if err != nil {
+				return st, fmt.Errorf("trainer: job %q step %d: %w", cfg.Run, st.Step, err)
+			}
+			row.LR, row.LossMax, row.LossMin, row.MidLosses = lr, res.LossMax, res.LossMin, res.MidLosses
+			row.Skipped = res.Skipped
+			row.StepSeconds = time.Since(start).Seconds()
+			row.ImagesPerSec = float64(B) / row.StepSeconds
+			if res.Skipped {
+				skips++
+				if skips >= cfg.MaxSkips {
+					return st, fmt.Errorf("trainer: job %q diverged: %d consecutive steps skipped, last at step %d (%s); restart from the last checkpoint with a lower learning rate",
+						cfg.Run, skips, st.Step, res.Reason)
+				}
+			} else {
+				skips = 0
+			}
+			st.Step++
+			if j.Hooks.OnStep != nil {
+				if err := j.Hooks.OnStep(row); err != nil {
+					return st, err
+				}
+			}
+		}
+		st.Epoch = epoch + 1
+		rngState, err := pcg.MarshalBinary()
+		if err != nil {
+			return st, err
+		}
+		st.RNG = rngState
+		if j.Hooks.OnEpoch != nil {
+			if err := j.Hooks.OnEpoch(st); err != nil {
+				return st, err
+			}
+		}
+	}
+	return st, nil
+}
+
+// sampler builds the job's sampler: the FLOPs prior comes from the seed.
+func (j *Job) sampler(cfg JobConfig) (sampler.Sampler, BatchEstimator, error) {
+	if cfg.Sampler.Mode == sampler.UniformMode {
+		return sampler.Uniform{Space: j.Net.Space}, nil, nil
+	}
+	if j.Est == nil {
+		return nil, nil, fmt.Errorf("trainer: job %q: sampler %s needs the %s estimator: %w",
+			cfg.Run, cfg.Sampler, cfg.Sampler.EstimatorName(), sampler.ErrNoPredictor)
+	}
+	prior, err := sampler.BuildPrior(j.Net.Space, cfg.Prior, rand.New(rand.NewPCG(cfg.Seed, 0x9e1)))
+	if err != nil {
+		return nil, nil, err
+	}
+	smp, err := sampler.New(cfg.Sampler, j.Net.Space, prior, j.Est)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a, ok := smp.(*sampler.Attentive); ok {
+		a.MaxTries = cfg.MaxTries
+	}
+	be, _ := j.Est.(BatchEstimator)
+	return smp, be, nil
+}
+
+// sampleMids draws the two middle subnets and records them in row.
+func (j *Job) sampleMids(smp sampler.Sampler, rng *rand.Rand, row *schemas.TrainStep) ([]space.Arch, error) {
+	mids := make([]space.Arch, 0, 2)
+	for slot := range 2 {
+		d, err := smp.Sample(rng)
+		if err != nil {
+			if errors.Is(err, sampler.ErrNaNScore) {
+				return nil, fmt.Errorf("every candidate of middle slot %d scored NaN: the supernet's outputs are not finite", slot)
+			}
+			return nil, err
+		}
+		mids = append(mids, d.Arch)
+		row.MidArchs = append(row.MidArchs, d.Arch.Key())
+		row.MidFLOPs = append(row.MidFLOPs, d.FLOPs)
+		for i, c := range d.Candidates {
+			row.CandidateSlots = append(row.CandidateSlots, int32(slot))
+			row.CandidateArchs = append(row.CandidateArchs, c.Arch.Key())
+			row.CandidateFLOPs = append(row.CandidateFLOPs, c.FLOPs)
+			row.CandidateScores = append(row.CandidateScores, c.Score)
+			row.CandidateChosen = append(row.CandidateChosen, i == d.Chosen)
+		}
+	}
+	return mids, nil
+}
