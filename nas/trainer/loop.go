@@ -78,7 +78,7 @@ type Job struct {
 	Cfg   JobConfig
 	Net   *supernet.Supernet
 	Data  *data.Dataset // the train split
-	Mean  []float32 // per-channel normalisation (the train split's stats)
+	Mean  []float32     // per-channel normalisation (the train split's stats)
 	Std   []float32
 	Est   sampler.Estimator // scores attentive candidates; nil for uniform
 	Hooks Hooks
