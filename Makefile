@@ -35,8 +35,10 @@ data:
 		exit 1; \
 	fi
 
+# For now `make run` runs the preprocess stage only; it becomes the full
+# pipeline (`$(BIN) run --preset=$(PRESET) ...`) once the other stages land.
 run: data build
-	$(BIN) run --preset=$(PRESET) --data=$(DATA_DIR) --output=$(OUT)
+	$(BIN) preprocess --data=$(DATA_DIR) --output=$(OUT)
 
 test: lint unit
 

@@ -156,3 +156,42 @@ type Predictor struct {
 
 // SchemaVersion implements pqio.Schema.
 func (Predictor) SchemaVersion() string { return "attentivenas.Predictor/v1" }
+
+// RankQuality says how well an estimator ranks subnets of similar cost:
+// rank_quality/<run>.parquet has one row per (estimator, FLOPs bin), plus a
+// Bin -1 row per estimator pooling every bin (the mean of the per-bin taus
+// weighted by their pair counts). It answers the paper's question: does the
+// minibatch loss rank candidates of the same FLOPs as well as a predictor?
+type RankQuality struct {
+	Run        string  `parquet:"run,dict"`
+	Estimator  string  `parquet:"estimator,dict"` // minibatch_loss or predictor:<kind> (out-of-fold)
+	Bin        int32   `parquet:"bin"`            // FLOPs bin index, -1 for all bins pooled
+	FLOPsLo    int64   `parquet:"flops_lo"`
+	FLOPsHi    int64   `parquet:"flops_hi"`
+	N          int64   `parquet:"n"`           // subnets in the bin
+	KendallTau float64 `parquet:"kendall_tau"` // of the estimate (higher = better) against val top-1
+}
+
+// SchemaVersion implements pqio.Schema.
+func (RankQuality) SchemaVersion() string { return "attentivenas.RankQuality/v1" }
+
+// SearchCandidate is one subnet of the evolutionary search's final archive
+// (the best predicted accuracy per FLOPs bucket): search/<run>.parquet. The
+// shortlist is then evaluated for real (evals with origin "search").
+type SearchCandidate struct {
+	Run       string  `parquet:"run,dict"`
+	Arch      string  `parquet:"arch"`
+	Vector    []int32 `parquet:"vector,list"`
+	FLOPs     int64   `parquet:"flops"`
+	Params    int64   `parquet:"params"`
+	Predicted float64 `parquet:"predicted"` // predicted val top-1
+	// Estimated latency from a linear model fitted on the run's measured
+	// latencies (ms; 0 when no model was fitted).
+	LatencyMs  float64 `parquet:"latency_ms"`
+	Bucket     int32   `parquet:"bucket"`
+	Generation int32   `parquet:"generation"` // when it was found
+	Origin     string  `parquet:"origin,dict"`
+}
+
+// SchemaVersion implements pqio.Schema.
+func (SearchCandidate) SchemaVersion() string { return "attentivenas.SearchCandidate/v1" }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path"
 	"regexp"
 	"strconv"
 
@@ -15,16 +14,17 @@ import (
 )
 
 // Artifact layout under the output root (ARCHITECTURE.md).
-func examplesDir(out string) string        { return path.Join(out, "examples") }
-func statsPath(out string) string          { return path.Join(out, "dataset", "stats.parquet") }
-func runDir(out, run string) string        { return path.Join(out, "runs", run) }
-func checkpointDir(out, run string) string { return path.Join(runDir(out, run), "checkpoints") }
-func trainLogPath(out, run string) string  { return path.Join(runDir(out, run), "train_log.parquet") }
+// joinPath, not path.Join (which turns gs://b into gs:/b), builds them.
+func examplesDir(out string) string        { return ExamplesDir(out) }
+func statsPath(out string) string          { return StatsPath(out) }
+func runDir(out, run string) string        { return joinPath(out, "runs/"+run) }
+func checkpointDir(out, run string) string { return joinPath(runDir(out, run), "checkpoints") }
+func trainLogPath(out, run string) string  { return joinPath(runDir(out, run), "train_log.parquet") }
 
 // CheckpointPath is where the checkpoint written after epoch (1-based) of a
 // run lives: runs/<run>/checkpoints/epoch-NNNN.parquet.
 func CheckpointPath(out, run string, epoch int) string {
-	return path.Join(checkpointDir(out, run), fmt.Sprintf("epoch-%04d.parquet", epoch))
+	return joinPath(checkpointDir(out, run), fmt.Sprintf("epoch-%04d.parquet", epoch))
 }
 
 var checkpointName = regexp.MustCompile(`/epoch-(\d{4,})\.parquet$`)
@@ -32,7 +32,7 @@ var checkpointName = regexp.MustCompile(`/epoch-(\d{4,})\.parquet$`)
 // LatestCheckpoint returns the path and epoch of a run's newest checkpoint,
 // or "" and 0 when it has none.
 func LatestCheckpoint(ctx context.Context, out, run string) (string, int, error) {
-	paths, err := pqio.Glob(ctx, path.Join(checkpointDir(out, run), "epoch-*.parquet"))
+	paths, err := pqio.Glob(ctx, joinPath(checkpointDir(out, run), "epoch-*.parquet"))
 	if err != nil {
 		return "", 0, err
 	}

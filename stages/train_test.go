@@ -167,7 +167,7 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	want := finalWeights(t, ref, "bestup-2", job.Epochs)
 
 	out := t.TempDir()
-	shards, stats = writeTrainArtifacts(t, out, 96)
+	writeTrainArtifacts(t, out, 96)
 	rng := rand.New(rand.NewPCG(9, 9))
 	kills := 0
 	for attempt := 0; attempt < 40; attempt++ {

@@ -88,6 +88,14 @@ func ActForward(y, x []float32, act Act) {
 	need("y", y, len(x))
 	y = y[:len(x)]
 	elementwise(len(x), func(lo, hi int) {
+		if useBNAsm() {
+			if act == ActNone {
+				copy(y[lo:hi], x[lo:hi])
+			} else {
+				actAsm(act, y[lo:hi], x[lo:hi])
+			}
+			return
+		}
 		if useSIMD() {
 			actSIMD(act, y[lo:hi], x[lo:hi])
 			return
@@ -104,6 +112,14 @@ func ActBackward(dx, dy, x []float32, act Act) {
 	need("dy", dy, len(x))
 	need("dx", dx, len(x))
 	elementwise(len(x), func(lo, hi int) {
+		if useBNAsm() {
+			if act == ActNone {
+				copy(dx[lo:hi], dy[lo:hi])
+			} else {
+				dactAsm(act, dx[lo:hi], dy[lo:hi], x[lo:hi])
+			}
+			return
+		}
 		if useSIMD() {
 			dactSIMD(act, dx[lo:hi], dy[lo:hi], x[lo:hi])
 			return

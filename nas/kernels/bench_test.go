@@ -84,6 +84,30 @@ func BenchmarkDepthwise(b *testing.B) {
 			bench(b, flops, func() { d.BackwardWeight(dw, x, y) })
 		})
 	}
+	// The first stage's shape: 32x32, 12 channels (less than a vector).
+	d := Depthwise{B: 128, H: 32, W: 32, C: 12, K: 5, Stride: 1, KMax: 5, CMax: 12}
+	x := randVec(r, d.B*d.H*d.W*d.C, -1, 1)
+	w := randVec(r, d.KMax*d.KMax*d.CMax, -1, 1)
+	y := randVec(r, len(x), -1, 1)
+	dx, dw := make([]float32, len(x)), make([]float32, len(w))
+	flops := 2 * float64(len(x)*d.K*d.K)
+	b.Run("fwd/C12", func(b *testing.B) { bench(b, flops, func() { d.Forward(y, x, w) }) })
+	b.Run("bwdInput/C12", func(b *testing.B) { bench(b, flops, func() { d.BackwardInput(dx, y, w) }) })
+	b.Run("bwdWeight/C12", func(b *testing.B) { bench(b, flops, func() { d.BackwardWeight(dw, x, y) }) })
+}
+
+// BenchmarkChannelScale: squeeze-excite's scaling at 8x8, 288 channels.
+func BenchmarkChannelScale(b *testing.B) {
+	r := newRand(8)
+	B, P, C := 128, 64, 288
+	x, dy, s := randVec(r, B*P*C, -1, 1), randVec(r, B*P*C, -1, 1), randVec(r, B*C, 0, 1)
+	y, ds := make([]float32, B*P*C), make([]float32, B*C)
+	n := float64(B * P * C)
+	b.Run("fwd", func(b *testing.B) { benchUnit(b, n, "Gelem/s", func() { ChannelScale(y, x, s, B, P, C) }) })
+	b.Run("bwd", func(b *testing.B) {
+		benchUnit(b, n, "Gelem/s", func() { ChannelScaleBackward(y, ds, dy, x, s, B, P, C) })
+	})
+	b.Run("add", func(b *testing.B) { benchUnit(b, n, "Gelem/s", func() { Add(y, x, dy) }) })
 }
 
 // BenchmarkBNHSwish: BatchNorm (batch statistics) + h-swish on
@@ -109,6 +133,34 @@ func BenchmarkBNHSwish(b *testing.B) {
 	b.Run("swish-fwd", func(b *testing.B) {
 		benchUnit(b, n, "Gelem/s", func() { BNTrainForward(y, x, M, C, gamma, beta, 1e-5, ActSwish, mean, invstd) })
 	})
+	b.Run("swish-bwd", func(b *testing.B) {
+		benchUnit(b, n, "Gelem/s", func() { BNTrainBackward(dx, dg, db, dy, x, M, C, gamma, beta, mean, invstd, ActSwish) })
+	})
+	// The stem's shape: 32x32 pixels, 12 channels (less than a vector).
+	M, C = 128*32*32, 12
+	n = float64(M * C)
+	x, y, dy, dx = randVec(r, M*C, -2, 2), make([]float32, M*C), randVec(r, M*C, -1, 1), make([]float32, M*C)
+	b.Run("C12-swish-fwd", func(b *testing.B) {
+		benchUnit(b, n, "Gelem/s", func() { BNTrainForward(y, x, M, C, gamma, beta, 1e-5, ActSwish, mean, invstd) })
+	})
+	b.Run("C12-swish-bwd", func(b *testing.B) {
+		benchUnit(b, n, "Gelem/s", func() { BNTrainBackward(dx, dg, db, dy, x, M, C, gamma, beta, mean, invstd, ActSwish) })
+	})
+}
+
+// BenchmarkAct: a standalone activation and its derivative over 1M elements.
+func BenchmarkAct(b *testing.B) {
+	r := newRand(7)
+	n := 1 << 20
+	x, dy, y := randVec(r, n, -4, 4), randVec(r, n, -1, 1), make([]float32, n)
+	for _, a := range []Act{ActReLU, ActHSigmoid, ActSwish} {
+		b.Run(a.String()+"-fwd", func(b *testing.B) {
+			benchUnit(b, float64(n), "Gelem/s", func() { ActForward(y, x, a) })
+		})
+		b.Run(a.String()+"-bwd", func(b *testing.B) {
+			benchUnit(b, float64(n), "Gelem/s", func() { ActBackward(y, dy, x, a) })
+		})
+	}
 }
 
 // BenchmarkGemmGeneric is BenchmarkGemm's first shapes on the portable

@@ -31,7 +31,9 @@ func bnCheck(name string, M, C int, bufs ...[]float32) {
 		if i < 2 {
 			n = M * C
 		}
-		need(fmt.Sprintf("%s argument %d", name, i), b, n)
+		if n > 0 && len(b) < n { // format the name only on failure
+			need(fmt.Sprintf("%s argument %d", name, i), b, n)
+		}
 	}
 }
 
@@ -43,6 +45,10 @@ func BNTrainForward(y, x []float32, M, C int, gamma, beta []float32, eps float32
 	bnCheck("BNTrainForward", M, C, y, x, gamma, beta, mean, invstd)
 	act.check()
 	if M == 0 || C == 0 {
+		return
+	}
+	if useBNAsm() {
+		bnTrainForwardAsm(y, x, M, C, gamma, beta, eps, act, mean, invstd)
 		return
 	}
 	nt := threadsFor(M*C, 1<<16)
@@ -148,6 +154,10 @@ func ScaleShiftAct(y, x []float32, M, C int, scale, shift []float32, act Act) {
 // mean first keeps z exact where x == mean even when a = gamma*invstd is
 // large (tiny batch variance).
 func scaleShiftAct(y, x []float32, M, C int, m, a, b []float32, act Act) {
+	if useBNAsm() {
+		scaleShiftActAsm(y, x, M, C, m, a, b, act)
+		return
+	}
 	nt := threadsFor(M*C, 1<<16)
 	parallel(nt, func(w int) {
 		lo, hi := span(M, nt, w, 1)
@@ -167,7 +177,7 @@ func scaleShiftAct(y, x []float32, M, C int, m, a, b []float32, act Act) {
 
 // BNTrainBackward is the backward pass of BNTrainForward: given the output
 // gradient dy[M, C], the forward input x, gamma, beta and the mean and invstd
-// that BNTrainForward returned, it writes dx[M, C] (dx may alias dy) and
+// that BNTrainForward returned, it writes dx[M, C] (dx may alias dy, not x) and
 // accumulates dgamma[c] += sum dz*xhat, dbeta[c] += sum dz, where
 // dz = dy*act'(z). It recomputes xhat and z from x instead of storing them.
 func BNTrainBackward(dx, dgamma, dbeta, dy, x []float32, M, C int, gamma, beta, mean, invstd []float32, act Act) {
@@ -175,6 +185,10 @@ func BNTrainBackward(dx, dgamma, dbeta, dy, x []float32, M, C int, gamma, beta, 
 	need("x", x, M*C)
 	act.check()
 	if M == 0 || C == 0 {
+		return
+	}
+	if useBNAsm() {
+		bnTrainBackwardAsm(dx, dgamma, dbeta, dy, x, M, C, gamma, beta, mean, invstd, act)
 		return
 	}
 	nt := threadsFor(M*C, 1<<16)

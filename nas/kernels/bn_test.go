@@ -143,7 +143,11 @@ func bnRefBackward(dy, x []float64, M, C int, gamma, beta []float64, eps float64
 
 type bnShape struct{ M, C, CMax int }
 
-var bnShapes = []bnShape{{1, 8, 8}, {7, 24, 32}, {64, 33, 40}, {130, 144, 160}, {2050, 16, 16}, {40000, 8, 24}}
+// bnShapes cover the assembly kernels' layouts (bnasm.go): periods of 1, 2,
+// 4 and 16 rows with and without a partial last period, 1 to 18 vectors per
+// period, several row blocks per goroutine.
+var bnShapes = []bnShape{{1, 8, 8}, {7, 24, 32}, {64, 33, 40}, {130, 144, 160}, {2050, 16, 16}, {40000, 8, 24},
+	{37, 12, 12}, {131, 33, 33}, {300, 288, 288}, {1003, 5, 8}, {4099, 40, 48}, {3, 1, 1}}
 
 // TestBNReference checks bnRefBackward against finite differences of bnRef.
 func TestBNReference(t *testing.T) {
@@ -196,6 +200,14 @@ func TestBNTrain(t *testing.T) {
 					dx := append([]float32(nil), dy...) // in place: dx aliases dy
 					BNTrainBackward(dx, dg, db, dx, x, M, C, gamma, beta, mean, invstd, a)
 					check(t, name+" dx", dx, wdx, tol32)
+					// Into a separate buffer: the same bits.
+					dx2 := make([]float32, M*C)
+					BNTrainBackward(dx2, make([]float32, C), make([]float32, C), dy, x, M, C, gamma, beta, mean, invstd, a)
+					check(t, name+" dx not in place", dx2, to64(dx), 0)
+					// y aliasing x: the same bits.
+					y2 := append([]float32(nil), x...)
+					BNTrainForward(y2, y2, M, C, gamma, beta, 1e-5, a, mean, invstd)
+					check(t, name+" y in place", y2, to64(y), 0)
 					check(t, name+" dgamma", dg[:C], wdg, tol32)
 					check(t, name+" dbeta", db[:C], wdb, tol32)
 				}

@@ -105,6 +105,12 @@ func (d Depthwise) Forward(y, x, w []float32) {
 	p := d.K / 2
 	rows := d.B * ho
 	nt := threadsFor(2*d.B*ho*wo*d.C*d.K*d.K, 1<<20)
+	if dwPadOK(d) {
+		pl := forwardPlan(d, w)
+		defer pl.release()
+		pl.run(d.B, nt, y, x, w)
+		return
+	}
 	parallel(nt, func(wk int) {
 		lo, hi := span(rows, nt, wk, 1)
 		var r dwRow
@@ -139,6 +145,12 @@ func (d Depthwise) BackwardInput(dx, dy, w []float32) {
 	p, s := d.K/2, d.Stride
 	rows := d.B * d.H
 	nt := threadsFor(2*d.B*ho*wo*d.C*d.K*d.K, 1<<20)
+	if dwPadOK(d) {
+		pl := backwardInputPlan(d, w)
+		defer pl.release()
+		pl.run(d.B, nt, dx, dy, w)
+		return
+	}
 	parallel(nt, func(wk int) {
 		lo, hi := span(rows, nt, wk, 1)
 		var r dwRow
@@ -186,6 +198,10 @@ func (d Depthwise) BackwardWeight(dw, x, dy []float32) {
 	K, C := d.K, d.C
 	rows := d.B * ho
 	nt := threadsFor(2*d.B*ho*wo*C*K*K, 1<<20)
+	if useDWAsm() {
+		d.backwardWeightPadded(dw, x, dy, nt)
+		return
+	}
 	partBuf := getF32(nt * K * K * C)
 	defer putF32(partBuf)
 	part := (*partBuf)[:nt*K*K*C]
@@ -220,77 +236,14 @@ func (d Depthwise) BackwardWeight(dw, x, dy []float32) {
 // useDWAsm reports whether the assembly depthwise blocks are active.
 func useDWAsm() bool { return haveDWAsm && gemmAVX512 && !forceGeneric.Load() }
 
-// dwGather runs a row plan.
+// dwGather runs a row plan (the paths without assembly; see
+// depthwise_pad.go for those with).
 func dwGather(r *dwRow, out, src, w []float32) {
-	if useDWAsm() && r.C >= 16 && r.C <= 48*60 {
-		dwGatherAsm(r, out, src, w)
-		return
-	}
 	if useSIMD() {
 		dwGatherSIMD(r, out, src, w)
 		return
 	}
 	dwGatherGo(r, out, src, w)
-}
-
-// dwGatherAsm runs a row plan with the assembly blocks: interior pixels in
-// blocks of 8 and 4, the rest one at a time with their valid taps only.
-// Channels go in chunks of 48/32/16; a last 16-chunk may overlap its
-// predecessor (it recomputes the same values).
-func dwGatherAsm(r *dwRow, out, src, w []float32) {
-	C := r.C
-	var offsArr, pixArr [len(r.taps)][2]int
-	taps := r.taps[:r.ntap]
-	for i, tp := range taps {
-		offsArr[i] = [2]int{tp.src + tp.d*C, tp.w}
-	}
-	var chunks [64][2]int
-	nc, c0 := 0, 0
-	for ; C-c0 >= 48; c0 += 48 {
-		chunks[nc] = [2]int{c0, 3}
-		nc++
-	}
-	if C-c0 >= 32 {
-		chunks[nc] = [2]int{c0, 2}
-		nc++
-		c0 += 32
-	}
-	if C-c0 >= 16 {
-		chunks[nc] = [2]int{c0, 1}
-		nc++
-		c0 += 16
-	}
-	if c0 < C {
-		chunks[nc] = [2]int{C - 16, 1}
-		nc++
-	}
-	t := r.tlo
-	if len(taps) > 0 {
-		for _, P := range [2]int{8, 4} {
-			for ; t+P <= r.thi; t += P {
-				for _, ch := range chunks[:nc] {
-					dwBlockAsm(P, r, offsArr[:], len(taps), out, src, w, t, ch[0], ch[1])
-				}
-			}
-		}
-	} else {
-		t = 0
-	}
-	for p := 0; p < r.nt; p++ {
-		if p >= r.tlo && p < t {
-			continue
-		}
-		n := 0
-		for i, tp := range taps {
-			if col := p*r.sstep + tp.d; col >= 0 && col < r.sw {
-				pixArr[n] = offsArr[i]
-				n++
-			}
-		}
-		for _, ch := range chunks[:nc] {
-			dwBlockAsm(1, r, pixArr[:], n, out, src, w, p, ch[0], ch[1])
-		}
-	}
 }
 
 func dwGatherGo(r *dwRow, out, src, w []float32) {
@@ -332,10 +285,6 @@ func mulAddGo(o, s, w []float32) {
 // dwRowGrad accumulates acc[j, c] += sum_ow dy[ow, c] * x[ow*s + j - K/2, c]
 // for one kernel row (acc is [K, C], xRow one input row, dyRow one output row).
 func dwRowGrad(acc, xRow, dyRow []float32, K, C, s, W, wo int) {
-	if useDWAsm() {
-		dwRowGradAsm(acc, xRow, dyRow, K, C, s, W, wo)
-		return
-	}
 	if useSIMD() {
 		dwRowGradSIMD(acc, xRow, dyRow, K, C, s, W, wo)
 		return
@@ -349,47 +298,5 @@ func dwRowGrad(acc, xRow, dyRow []float32, K, C, s, W, wo int) {
 			iw := ow*s + j - p
 			mulAddGo(a, dyRow[ow*C:(ow+1)*C], xRow[iw*C:(iw+1)*C])
 		}
-	}
-}
-
-// dwRowGradAsm is dwRowGrad with the assembly kernels: the pixels where all
-// K taps are inside (K = 3, 5, 7) in one pass per channel chunk, the others
-// tap by tap. Chunks are 48/32/16 channels, the last one masked.
-func dwRowGradAsm(acc, xRow, dyRow []float32, K, C, s, W, wo int) {
-	p := K / 2
-	lo := func(j int) int { return max(0, ceilDiv(p-j, s)) }
-	hi := func(j int) int { return min(wo, floorDiv(W-1+p-j, s)+1) }
-	G := 0
-	if K == 3 || K == 5 || K == 7 {
-		G = K
-	}
-	t0, t1 := 0, wo
-	for j := 0; j < K; j++ {
-		t0, t1 = max(t0, lo(j)), min(t1, hi(j))
-	}
-	if t1 < t0 || G == 0 {
-		t0, t1 = 0, 0
-	}
-	for c0 := 0; c0 < C; {
-		nv := min(3, (C-c0+15)/16)
-		rem := C - c0 - 16*(nv-1) // lanes of the last vector
-		mask := uint32(0xffff)
-		if rem < 16 {
-			mask = uint32(1)<<uint(rem) - 1
-		}
-		if t1 > t0 {
-			dwGradAsm(G, nv, t1-t0, xRow[(t0*s-p)*C+c0:], s*C, dyRow[t0*C+c0:], C, acc[c0:], mask)
-		}
-		for j := 0; j < K; j++ {
-			// Pixels of tap j outside the interior: [lo, t0) and [t1, hi)
-			// (the whole range when there is no interior, t0 = t1 = 0).
-			ranges := [2][2]int{{lo(j), t0}, {max(t1, lo(j)), hi(j)}}
-			for _, rg := range ranges {
-				if rg[1] > rg[0] {
-					dwGradAsm(1, nv, rg[1]-rg[0], xRow[(rg[0]*s+j-p)*C+c0:], s*C, dyRow[rg[0]*C+c0:], C, acc[j*C+c0:], mask)
-				}
-			}
-		}
-		c0 += 16 * nv
 	}
 }

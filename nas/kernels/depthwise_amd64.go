@@ -72,39 +72,6 @@ func dwGrad512g7x48(n int, x *float32, xstride int, dy *float32, c int, acc *flo
 
 const haveDWAsm = true
 
-// dwBlockAsm computes pixels t..t+P-1 (P = 8, 4 or 1) for channels
-// c0..c0+16*nv of a row plan whose taps are folded into offs[:ntap]
-// (offsets relative to pixel 0; the caller guarantees every tap is inside
-// the source for these pixels). offs must not be empty even if ntap is 0.
-func dwBlockAsm(P int, r *dwRow, offs [][2]int, ntap int, out, src, w []float32, t, c0, nv int) {
-	C := r.C
-	s := src[t*r.sstep*C+c0:]
-	o := out[r.out+t*r.ostep*C+c0:]
-	pt, ps, pw, po, ss, os := &offs[0], &s[0], &w[c0], &o[0], r.sstep*C, r.ostep*C
-	switch 4*P + nv {
-	case 33:
-		dwGather512x16p8(ntap, pt, ps, pw, ss, po, os)
-	case 34:
-		dwGather512x32p8(ntap, pt, ps, pw, ss, po, os)
-	case 35:
-		dwGather512x48p8(ntap, pt, ps, pw, ss, po, os)
-	case 17:
-		dwGather512x16p4(ntap, pt, ps, pw, ss, po, os)
-	case 18:
-		dwGather512x32p4(ntap, pt, ps, pw, ss, po, os)
-	case 19:
-		dwGather512x48p4(ntap, pt, ps, pw, ss, po, os)
-	case 5:
-		dwGather512x16p1(ntap, pt, ps, pw, ss, po, os)
-	case 6:
-		dwGather512x32p1(ntap, pt, ps, pw, ss, po, os)
-	case 7:
-		dwGather512x48p1(ntap, pt, ps, pw, ss, po, os)
-	default:
-		panic("kernels: bad depthwise block")
-	}
-}
-
 // dwGradAsm accumulates acc[j*c + ...] += sum over n pixels of
 // dy[t*c] * x[t*xstride + j*c] for taps j < G (G = 1, 3, 5 or 7) and
 // 16*nv channels, the last 16 masked by mask.
@@ -143,5 +110,31 @@ func dwGradAsm(G, nv, n int, x []float32, xstride int, dy []float32, c int, acc 
 		dwGrad512g7x48(n, px, xstride, pd, c, pa, mask)
 	default:
 		panic("kernels: bad depthwise gradient block")
+	}
+}
+
+// dwBlockRaw runs block dwGather512x(16*nv)pP.
+func dwBlockRaw(P, nv, ntap int, offs *[2]int, src, w *float32, sstride int, out *float32, ostride int) {
+	switch 4*P + nv {
+	case 33:
+		dwGather512x16p8(ntap, offs, src, w, sstride, out, ostride)
+	case 34:
+		dwGather512x32p8(ntap, offs, src, w, sstride, out, ostride)
+	case 35:
+		dwGather512x48p8(ntap, offs, src, w, sstride, out, ostride)
+	case 17:
+		dwGather512x16p4(ntap, offs, src, w, sstride, out, ostride)
+	case 18:
+		dwGather512x32p4(ntap, offs, src, w, sstride, out, ostride)
+	case 19:
+		dwGather512x48p4(ntap, offs, src, w, sstride, out, ostride)
+	case 5:
+		dwGather512x16p1(ntap, offs, src, w, sstride, out, ostride)
+	case 6:
+		dwGather512x32p1(ntap, offs, src, w, sstride, out, ostride)
+	case 7:
+		dwGather512x48p1(ntap, offs, src, w, sstride, out, ostride)
+	default:
+		panic("kernels: bad depthwise block")
 	}
 }

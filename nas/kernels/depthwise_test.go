@@ -124,6 +124,24 @@ var dwShapes = []Depthwise{
 	{B: 1, H: 10, W: 21, C: 72, K: 5, Stride: 1, KMax: 7, CMax: 80},
 	{B: 1, H: 9, W: 34, C: 144, K: 3, Stride: 2, KMax: 5, CMax: 144},
 	{B: 1, H: 4, W: 26, C: 104, K: 7, Stride: 1, KMax: 7, CMax: 104},
+	// The padded assembly path (depthwise_pad.go): super-pixels for C < 16
+	// at stride 1 (k = 2, 4, 16 pixels; W not a multiple of k falls back),
+	// rows of 1-3, 5, 12, 14 and 15 pixels, strides 1 and 2, K = 1..7.
+	{B: 3, H: 6, W: 8, C: 8, K: 5, Stride: 1, KMax: 5, CMax: 8},
+	{B: 3, H: 5, W: 8, C: 12, K: 3, Stride: 1, KMax: 5, CMax: 16},
+	{B: 3, H: 4, W: 16, C: 1, K: 3, Stride: 1, KMax: 3, CMax: 1},
+	{B: 2, H: 4, W: 16, C: 5, K: 3, Stride: 1, KMax: 5, CMax: 7},
+	{B: 2, H: 5, W: 8, C: 6, K: 5, Stride: 1, KMax: 5, CMax: 6},
+	{B: 3, H: 4, W: 6, C: 12, K: 3, Stride: 1, KMax: 3, CMax: 12},
+	{B: 3, H: 3, W: 3, C: 16, K: 3, Stride: 1, KMax: 3, CMax: 16},
+	{B: 3, H: 5, W: 5, C: 48, K: 5, Stride: 1, KMax: 7, CMax: 64},
+	{B: 4, H: 12, W: 12, C: 40, K: 7, Stride: 1, KMax: 7, CMax: 40},
+	{B: 3, H: 14, W: 14, C: 96, K: 3, Stride: 1, KMax: 5, CMax: 96},
+	{B: 3, H: 15, W: 29, C: 72, K: 5, Stride: 2, KMax: 5, CMax: 72},
+	{B: 3, H: 16, W: 16, C: 144, K: 5, Stride: 2, KMax: 5, CMax: 144},
+	{B: 3, H: 6, W: 7, C: 24, K: 1, Stride: 1, KMax: 3, CMax: 24},
+	{B: 2, H: 6, W: 10, C: 16, K: 9, Stride: 1, KMax: 9, CMax: 16},
+	{B: 2, H: 11, W: 11, C: 32, K: 11, Stride: 2, KMax: 11, CMax: 32},
 }
 
 func TestDepthwise(t *testing.T) {

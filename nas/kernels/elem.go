@@ -18,7 +18,12 @@ func Add(dst, a, b []float32) {
 	need("b", b, n)
 	elementwise(n, func(lo, hi int) {
 		d, x, y := dst[lo:hi], a[lo:hi], b[lo:hi]
-		for i := range d {
+		i := 0
+		if nv := len(d) / 16; nv > 0 && useBNAsm() {
+			addK(nv, &x[0], &y[0], &d[0])
+			i = 16 * nv
+		}
+		for ; i < len(d); i++ {
 			d[i] = x[i] + y[i]
 		}
 	})

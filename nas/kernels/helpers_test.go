@@ -70,7 +70,8 @@ func check(t *testing.T, name string, got []float32, want []float64, tol float64
 }
 
 // forBackends runs f once per code path available in this build and on this
-// CPU: pure Go, the native choice and, on AVX-512 CPUs, the AVX2 GEMM.
+// CPU: pure Go, the native choice, archsimd BatchNorm where the assembly
+// one is native and, on AVX-512 CPUs, the AVX2 GEMM.
 func forBackends(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
 	t.Run("generic", func(t *testing.T) {
@@ -80,6 +81,15 @@ func forBackends(t *testing.T, f func(t *testing.T)) {
 	})
 	if haveGemmAsm || haveSIMD {
 		t.Run("native", f)
+	}
+	if haveSIMD && useBNAsm() {
+		// archsimd BatchNorm and activations (the native choice in
+		// GOEXPERIMENT=simd builds with -tags purego).
+		t.Run("simd", func(t *testing.T) {
+			noBNAsm.Store(true)
+			defer noBNAsm.Store(false)
+			f(t)
+		})
 	}
 	if gemmAVX512 && gemmAVX2 {
 		t.Run("avx2gemm", func(t *testing.T) {

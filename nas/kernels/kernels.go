@@ -94,10 +94,11 @@ func useSIMD() bool { return haveSIMD && !forceGeneric.Load() }
 
 // Backend describes the active code paths:
 //
-//   - "avx512": AVX-512 assembly GEMM and AVX-512 archsimd kernels
-//     (GOEXPERIMENT=simd build on an AVX-512 CPU);
-//   - "avx512-gemm": AVX-512 assembly GEMM, pure-Go other kernels
-//     (default amd64 build on an AVX-512 CPU);
+//   - "avx512": AVX-512 assembly (GEMM, depthwise, BatchNorm and
+//     activations) and archsimd kernels for the rest (GOEXPERIMENT=simd
+//     build on an AVX-512 CPU);
+//   - "avx512-gemm": the same assembly, pure-Go other kernels (default
+//     amd64 build on an AVX-512 CPU);
 //   - "avx2-gemm": AVX2/FMA assembly GEMM, pure-Go other kernels;
 //   - "generic": pure Go everywhere (other architectures, the purego tag,
 //     old CPUs, or SetGeneric(true)).

@@ -15,6 +15,14 @@ func TestElementwise(t *testing.T) {
 		want[i] = float64(a[i]) + float64(b[i])
 	}
 	d := make([]float32, n)
+	forBackends(t, func(t *testing.T) {
+		forThreads(t, func(t *testing.T) {
+			for _, m := range []int{n, 15, 16, 17, 48, 1000} {
+				Add(d[:m], a, b)
+				check(t, "add", d[:m], want[:m], tol32)
+			}
+		})
+	})
 	Add(d, a, b)
 	check(t, "add", d, want, tol32)
 	for i := range want {
@@ -120,8 +128,17 @@ func TestPooling(t *testing.T) {
 }
 
 func TestChannelScale(t *testing.T) {
+	forBackends(t, func(t *testing.T) {
+		forThreads(t, func(t *testing.T) {
+			for _, s := range [][3]int{{3, 10, 24}, {5, 7, 12}, {2, 9, 5}, {4, 16, 144}, {130, 4, 72}} {
+				testChannelScale(t, s[0], s[1], s[2])
+			}
+		})
+	})
+}
+
+func testChannelScale(t *testing.T, B, P, C int) {
 	r := newRand(12)
-	B, P, C := 3, 10, 24
 	x := randVec(r, B*P*C, -1, 1)
 	s := randVec(r, B*C, 0, 1)
 	ref := func(x, s []float64) []float64 {
@@ -141,10 +158,23 @@ func TestChannelScale(t *testing.T) {
 	x64, s64, dy64 := to64(x), to64(s), to64(dy)
 	fdCheck(t, "dx", func(v []float64) float64 { return dot64(dy64, ref(v, s64)) }, x64, to64(dx), 1e-3)
 	fdCheck(t, "ds", func(v []float64) float64 { return dot64(dy64, ref(x64, v)) }, s64, to64(ds), 1e-3)
+	// In place (dx aliasing dy, y aliasing x) gives the same values.
+	dx2, ds2 := append([]float32(nil), dy...), make([]float32, len(s))
+	ChannelScaleBackward(dx2, ds2, dx2, x, s, B, P, C)
+	check(t, "dx in place", dx2, to64(dx), 0)
+	check(t, "ds with dx in place", ds2, to64(ds), 0)
+	y2 := append([]float32(nil), x...)
+	ChannelScale(y2, y2, s, B, P, C)
+	check(t, "forward in place", y2, to64(y), 0)
+	// Either output may be nil.
+	ChannelScaleBackward(nil, ds2, dy, x, s, B, P, C)
+	check(t, "ds alone", ds2, to64(ds), 0)
+	ChannelScaleBackward(dx2, nil, dy, x, s, B, P, C)
+	check(t, "dx alone", dx2, to64(dx), 0)
 }
 
 func TestIm2Col(t *testing.T) {
-	for _, g := range []Im2Col{{2, 7, 7, 1, 3, 1}, {2, 8, 8, 3, 3, 2}, {1, 5, 4, 3, 3, 2}, {1, 6, 6, 2, 5, 1}} {
+	for _, g := range []Im2Col{{2, 7, 7, 1, 3, 1}, {2, 8, 8, 3, 3, 2}, {1, 5, 4, 3, 3, 2}, {1, 6, 6, 2, 5, 1}, {1, 9, 9, 4, 5, 1}, {1, 2, 3, 1, 5, 1}, {1, 1, 1, 2, 3, 2}} {
 		ho, wo := g.OutSize()
 		kc := g.K * g.K * g.Cin
 		p := g.K / 2

@@ -43,11 +43,13 @@ func GlobalAvgPoolBackward(dx, dy []float32, B, P, C int) {
 		lo, hi := span(B, nt, w, 1)
 		for b := lo; b < hi; b++ {
 			g := dy[b*C : b*C+C]
-			for p := 0; p < P; p++ {
-				d := dx[(b*P+p)*C : (b*P+p+1)*C]
-				for c, v := range g {
-					d[c] = v * inv
-				}
+			// The first pixel's row, then copies of it.
+			d0 := dx[b*P*C : b*P*C+C]
+			for c, v := range g {
+				d0[c] = v * inv
+			}
+			for p := 1; p < P; p++ {
+				copy(dx[(b*P+p)*C:(b*P+p+1)*C], d0)
 			}
 		}
 	})
@@ -224,17 +226,20 @@ func (g Im2Col) Forward(col, x []float32) {
 			b, oh := row/ho, row%ho
 			for ow := 0; ow < wo; ow++ {
 				d := col[(row*wo+ow)*kc : (row*wo+ow+1)*kc]
+				// Kernel columns j0..j1 fall inside the image; their
+				// patches are contiguous in x and in col.
+				iw0 := ow*g.Stride - p
+				j0, j1 := max(0, -iw0), min(g.K, g.W-iw0)
 				for i := 0; i < g.K; i++ {
+					seg := d[i*g.K*g.Cin : (i+1)*g.K*g.Cin]
 					ih := oh*g.Stride + i - p
-					for j := 0; j < g.K; j++ {
-						iw := ow*g.Stride + j - p
-						seg := d[(i*g.K+j)*g.Cin : (i*g.K+j+1)*g.Cin]
-						if ih < 0 || ih >= g.H || iw < 0 || iw >= g.W {
-							clear(seg)
-							continue
-						}
-						copy(seg, x[((b*g.H+ih)*g.W+iw)*g.Cin:])
+					if ih < 0 || ih >= g.H || j1 <= j0 {
+						clear(seg)
+						continue
 					}
+					clear(seg[:j0*g.Cin])
+					clear(seg[j1*g.Cin:])
+					copy(seg[j0*g.Cin:j1*g.Cin], x[((b*g.H+ih)*g.W+iw0+j0)*g.Cin:])
 				}
 			}
 		}
