@@ -57,15 +57,15 @@
 //     channels for the weight gradient); and, on AVX-512 CPUs, BatchNorm
 //     and the activations (bnasm.go: batch statistics, normalise +
 //     activation, backward reduction and backward apply for each Act,
-//     standalone activations and derivatives; Add). Assembly rather than archsimd because archsimd's register
-//     allocator (Go 1.26) only uses 15 vector registers and only exposes
-//     the 213 FMA form: the best archsimd GEMM kernel (4x32) ran at ~85
-//     GFLOP/s per core in L1 against ~110 for the 12x32 assembly kernel,
-//     and 8x32 spilled down to 17; the archsimd depthwise block ran at ~20
-//     GFLOP/s per core against ~47 in assembly (same data, in cache); the
-//     archsimd BatchNorm + swish re-broadcast its constants for every
-//     vector and went through masked tails (0.5 Gelem/s against ~2 for
-//     the assembly on 2 cores).
+//     standalone activations and derivatives; Add). Assembly rather than
+//     archsimd because archsimd's register allocator (Go 1.26) only uses
+//     15 vector registers and only exposes the 213 FMA form: the best
+//     archsimd GEMM kernel (4x32) ran at ~85 GFLOP/s per core in L1
+//     against ~110 for the 12x32 assembly kernel, and 8x32 spilled down to
+//     17; the archsimd depthwise block ran at ~20 GFLOP/s per core against
+//     ~47 in assembly (same data, in cache); the archsimd BatchNorm + swish
+//     re-broadcasts its constants for every vector and goes through masked
+//     tails (0.46 Gelem/s against 3.4 for the assembly, table below).
 //   - archsimd (files constrained goexperiment.simd && amd64, used when the
 //     CPU has AVX-512): ChannelSums; BatchNorm and activations (vector
 //     exp/sigmoid) when there is no assembly (-tags purego); the depthwise
@@ -112,44 +112,58 @@
 // # Measured throughput
 //
 // Measured 2026-11-27 on the 2-core AMD EPYC (AVX-512), Go 1.26.8, medians
-// of 5 runs with the two builds interleaved in one session:
+// of 3 runs with the builds interleaved in one session (the last column is
+// the code before the assembly BatchNorm and padded depthwise, built from
+// the previous commit with the same benchmarks):
 //
 //	go test -c -o k_default.test . && GOEXPERIMENT=simd go test -c -o k_simd.test .
-//	for i in 1 2 3 4 5; do
+//	for i in 1 2 3; do
 //	  ./k_default.test -test.run XXX -test.bench . -test.benchtime 200ms
 //	  ./k_simd.test -test.run XXX -test.bench . -test.benchtime 200ms
 //	done
 //
-// The machine was shared (load average 3-4 on 2 cores), so these calls got
-// about one core: wall-time and per-CPU-second rates (the cpu-GFLOP/s metric)
-// came out nearly equal. In a quieter moment the same GEMM code reached
-// 88-169 GFLOP/s on both cores (NN M8192 N32 K192: 169; NT M8192 N192 K32:
-// 162; TN M24 N144 K131072: 146). GEMM and depthwise run the same assembly
-// in both builds; their differences below are noise.
+// The machine was shared (load average 1.5-6 on 2 cores): wall-time rates
+// below are noisy to +-30%; the cpu-GFLOP/s metric (per CPU-second) varies
+// less. GEMM and depthwise run the same assembly in both builds, and since
+// this change so do BatchNorm and the activations: differences between the
+// two columns are noise.
 //
-//	kernel (batch 128)                      default build   GOEXPERIMENT=simd
-//	Gemm NN M131072 N144 K24 (GFLOP/s)               40.0        43.5
-//	Gemm NN M32768  N24  K144                        32.9        35.5
-//	Gemm NN M8192   N32  K192                        65.1        72.9
-//	Gemm NN M2048   N288 K48                         86.9        89.4
-//	Gemm NT M131072 N24  K144                        33.0        34.8
-//	Gemm NT M32768  N144 K24                         48.2        42.2
-//	Gemm NT M8192   N192 K32                         75.5        73.5
-//	Gemm TN M24  N144 K131072                        61.2        55.7
-//	Gemm TN M144 N24  K32768                         45.2        48.6
-//	Gemm TN M192 N32  K8192                          82.9        95.9
-//	Gemm NN, pure Go (SetGeneric), 3 shapes       2.3-2.9     2.1-3.2
-//	Depthwise 16x16 C144 k5 s1 fwd                   24.5        22.6
-//	  input grad / weight grad                25.0 / 16.1  24.4 / 17.4
-//	Depthwise 16x16 C144 k5 s2 fwd                   14.2        14.9
-//	  input grad / weight grad                 8.1 /  8.8   9.0 /  9.9
-//	Depthwise, in cache, 1 goroutine, s1 fwd         37.3        41.7
-//	  input grad / weight grad                43.3 / 25.2  44.9 / 30.7
-//	BN+hswish M32768 C144 fwd (Gelem/s)              0.27        0.58
-//	  backward                                       0.08        0.40
-//	BN+swish fwd                                     0.07        0.50
+//	kernel (batch 128)                      default build   simd   simd before
+//	Gemm NN M131072 N144 K24 (GFLOP/s)               75.5   79.9     48.2
+//	Gemm NN M32768  N24  K144                        64.5   69.1     36.4
+//	Gemm NN M8192   N32  K192                        94.3   99.7     72.7
+//	Gemm NN M2048   N288 K48                         79.7   90.8     90.5
+//	Gemm NT M131072 N24  K144                        52.4   71.4     35.6
+//	Gemm NT M32768  N144 K24                         77.1  127.4     51.0
+//	Gemm NT M8192   N192 K32                         89.9  139.3     71.4
+//	Gemm TN M24  N144 K131072                        57.8  114.3     68.3
+//	Gemm TN M144 N24  K32768                         42.1   60.0     49.6
+//	Gemm TN M192 N32  K8192                          80.5  141.1     84.7
+//	Gemm NN, pure Go (SetGeneric), 3 shapes       4.7-5.9    2.9-3.1   2.8-3.2
+//	Depthwise 16x16 C144 k5 s1 fwd                   37.2   60.0     28.9
+//	  input grad / weight grad                31.1 / 33.3  61.4 / 59.0  26.6 / 21.5
+//	Depthwise 16x16 C144 k5 s2 fwd                   30.7   34.3     17.1
+//	  input grad / weight grad                24.3 / 29.9  21.8 / 32.7   9.8 / 10.0
+//	Depthwise 32x32 C12 k5 s1 fwd                    59.1   62.0      6.4
+//	  input grad / weight grad                62.7 / 41.8  65.6 / 43.6   6.8 / 13.0
+//	Depthwise, in cache, 1 goroutine, s1 fwd         60.4   56.6     38.8
+//	  input grad / weight grad                56.5 / 51.3  56.5 / 57.0  46.3 / 25.7
+//	BN+hswish M32768 C144 fwd (Gelem/s)              2.06   2.54     0.61
+//	  backward                                       1.24   1.33     0.36
+//	BN+swish fwd / backward                   2.85 / 0.99  3.39 / 1.09  0.46 / 0.28
+//	BN+swish M131072 C12 fwd / backward       3.31 / 1.48  2.49 / 1.30  0.69 / 0.24
+//	swish, 1M elements, fwd / backward        3.64 / 3.10  3.43 / 2.68  0.74 / 0.77
+//	Add, 2.4M elements                               2.47   2.97     1.86
 //
-// The large-M GEMMs (M131072) are bound by memory traffic to C; the
-// stride-2 depthwise cases by per-row overheads on 8x8 outputs. BatchNorm is
-// memory bound in the simd build (about 14 GB/s for the forward pass).
+// (The pure-Go BatchNorm of the default build ran at 0.03-0.27 Gelem/s.)
+// BatchNorm is now memory bound: the forward pass moves 12 bytes per
+// element (statistics, then read and write), the swish backward 28 (with
+// dz stored), i.e. 25-35 GB/s. The large-M GEMMs are bound by their
+// traffic to A or C, the stride-2 depthwise by reading its input (4x fewer
+// FLOPs per byte than stride 1). One uniform sandwich step
+// (nas/trainer BenchmarkSandwichStep, GOEXPERIMENT=simd) went from a median
+// of 66 to 113 images/s in the same window (load average 3.5-4; 1.85x per
+// interleaved pair), its user CPU time from 11.5 to 6.2 s; what is left is
+// dominated by page faults on the step's freshly allocated tensors (system
+// time 3.6 s, unchanged).
 package kernels
