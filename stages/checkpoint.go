@@ -97,3 +97,7 @@ func LoadSupernet(ctx context.Context, p string, sp *space.Space) (*supernet.Sup
 	}
 	return net, st, nil
 }
+
+// JoinPath appends a relative name to a local or gs:// directory (unlike
+// path.Join, it keeps "gs://").
+func JoinPath(dir, name string) string { return joinPath(dir, name) }

@@ -39,6 +39,7 @@ type Graph struct {
 	lossOp *lossOp
 	drop   *dropoutOp // nil unless the graph has dropout
 	nodes  int
+	pool   *bufPool // recycles the ops' output buffers; nil: none
 }
 
 // GraphOptions configures a graph.
@@ -46,6 +47,9 @@ type GraphOptions struct {
 	// Dropout before the classifier; the reference uses 0.2 for the largest
 	// subnet and none for the others.
 	Dropout float64
+	// pool, when set, supplies the ops' output buffers and takes them back
+	// when the graph is closed (the Trainer shares one among its graphs).
+	pool *bufPool
 }
 
 // BuildGraph builds and compiles the training graph of arch a at batch size
@@ -61,7 +65,13 @@ func BuildGraph(net *supernet.Supernet, a space.Arch, B int, opt GraphOptions) (
 		}
 	}()
 	b := &builder{net: net, g: G.NewGraph(), params: map[*supernet.Param]*G.Node{}, B: B}
-	gr := &Graph{Arch: a, Plan: net.Space.Plan(a), B: B, g: b.g}
+	gr := &Graph{Arch: a, Plan: net.Space.Plan(a), B: B, g: b.g, pool: opt.pool}
+	buildMu.Lock()
+	building = gr
+	defer func() {
+		building = nil
+		buildMu.Unlock()
+	}()
 	p := gr.Plan
 	r := p.Resolution
 	gr.input = tensor.New(tensor.WithShape(B*r*r, p.InChannels), tensor.Of(tensor.Float32))
@@ -81,11 +91,20 @@ func BuildGraph(net *supernet.Supernet, a space.Arch, B int, opt GraphOptions) (
 // Nodes is the number of nodes of the compiled graph (forward and backward).
 func (gr *Graph) Nodes() int { return gr.nodes }
 
-// Close releases the tape machine.
+// Close releases the tape machine and returns the ops' buffers to the pool.
 func (gr *Graph) Close() {
-	if gr.vm != nil {
-		gr.vm.Close()
-		gr.vm = nil
+	if gr.vm == nil {
+		return
+	}
+	gr.vm.Close()
+	gr.vm = nil
+	if gr.pool == nil {
+		return
+	}
+	for _, n := range gr.g.AllNodes() {
+		if r, ok := n.Op().(interface{ release() }); ok {
+			r.release()
+		}
 	}
 }
 

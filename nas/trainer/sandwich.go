@@ -43,6 +43,7 @@ type Trainer struct {
 	Net      *supernet.Supernet
 	Cfg      Config
 	max, min *Graph
+	pool     *bufPool          // output buffers shared by the step's graphs
 	resized  map[int][]float32 // the batch resampled to each resolution (buffers kept across steps)
 	fresh    map[int]bool      // which of them hold this step's batch
 	teacher  []float32         // largest subnet's softmax, [B, classes]
@@ -54,12 +55,12 @@ func New(net *supernet.Supernet, cfg Config) (*Trainer, error) {
 		return nil, fmt.Errorf("trainer: batch size %d: expected at least 1", cfg.Batch)
 	}
 	cfg = cfg.withDefaults()
-	t := &Trainer{Net: net, Cfg: cfg, resized: map[int][]float32{}, fresh: map[int]bool{}}
+	t := &Trainer{Net: net, Cfg: cfg, pool: newBufPool(), resized: map[int][]float32{}, fresh: map[int]bool{}}
 	var err error
-	if t.max, err = BuildGraph(net, net.Space.Max(), cfg.Batch, GraphOptions{Dropout: cfg.Dropout}); err != nil {
+	if t.max, err = BuildGraph(net, net.Space.Max(), cfg.Batch, GraphOptions{Dropout: cfg.Dropout, pool: t.pool}); err != nil {
 		return nil, err
 	}
-	if t.min, err = BuildGraph(net, net.Space.Min(), cfg.Batch, GraphOptions{}); err != nil {
+	if t.min, err = BuildGraph(net, net.Space.Min(), cfg.Batch, GraphOptions{pool: t.pool}); err != nil {
 		return nil, err
 	}
 	t.teacher = make([]float32, cfg.Batch*net.Space.Classes)
@@ -126,7 +127,7 @@ func (t *Trainer) Step(x []float32, labels []int, mids []space.Arch, lr float64,
 	// 2. The middle subnets, distilled from the teacher.
 	for _, a := range mids {
 		start := time.Now()
-		g, err := BuildGraph(t.Net, a, B, GraphOptions{})
+		g, err := BuildGraph(t.Net, a, B, GraphOptions{pool: t.pool})
 		res.BuildSeconds += time.Since(start).Seconds()
 		if err != nil {
 			return res, err
