@@ -101,3 +101,6 @@ func LoadSupernet(ctx context.Context, p string, sp *space.Space) (*supernet.Sup
 // JoinPath appends a relative name to a local or gs:// directory (unlike
 // path.Join, it keeps "gs://").
 func JoinPath(dir, name string) string { return joinPath(dir, name) }
+
+// TrainLogPath is runs/<run>/train_log.parquet.
+func TrainLogPath(out, run string) string { return trainLogPath(out, run) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/attentivenas/attentivenas/stages/beamreg"
 
 	"github.com/attentivenas/attentivenas/data"
 	"github.com/attentivenas/attentivenas/nas/infer"
@@ -21,7 +22,8 @@ import (
 func init() {
 	pqio.Register[schemas.Eval]()
 	beam.RegisterType(reflect.TypeFor[EvalJob]())
-	register.DoFn7x1[context.Context, EvalJob, func(*string) bool, func(*string) bool, func(*string) bool, func(*string) bool, func(schemas.Eval), error](&evaluateFn{})
+	beam.RegisterType(reflect.TypeFor[evaluateFn]())
+	beamreg.Method7x1((*evaluateFn).ProcessElement)
 	register.Emitter1[schemas.Eval]()
 	register.Iter1[string]()
 }
@@ -49,6 +51,7 @@ type EvaluateConfig struct {
 	CalibImages int    // calib images used for BN recalibration; 0 = the whole calib split
 	EvalImages  int    // val images evaluated; 0 = the whole val split
 	Test        bool   // also evaluate the test split
+	TestImages  int    // test images evaluated; 0 = the whole test split
 	LatencyRuns int    // batch-1 runs of the latency median; 0 = 30
 	BatchSize   int    // evaluation batch; 0 = infer's default
 }
@@ -79,17 +82,21 @@ func Evaluate(s beam.Scope, jobs beam.PCollection, splits EvalSplits, ready beam
 	}
 	jobs = beam.Reshuffle(s, jobs)
 	fn := &evaluateFn{Space: cfg.Space, CalibImages: cfg.CalibImages, EvalImages: cfg.EvalImages,
-		Test: cfg.Test, LatencyRuns: cfg.LatencyRuns, BatchSize: cfg.BatchSize}
+		Test: cfg.Test, TestImages: cfg.TestImages, LatencyRuns: cfg.LatencyRuns, BatchSize: cfg.BatchSize}
 	return beam.ParDo(s, fn, jobs,
 		beam.SideInput{Input: splits.Calib}, beam.SideInput{Input: splits.Val},
 		beam.SideInput{Input: beam.Flatten(s, splits.Test, splits.Stats)}, beam.SideInput{Input: ready})
 }
+
+// latencyMu serialises latency measurements within a worker process.
+var latencyMu sync.Mutex
 
 type evaluateFn struct {
 	Space       string
 	CalibImages int
 	EvalImages  int
 	Test        bool
+	TestImages  int
 	LatencyRuns int
 	BatchSize   int
 
@@ -131,7 +138,11 @@ func (f *evaluateFn) ProcessElement(ctx context.Context, job EvalJob, calib, val
 	if runs <= 0 {
 		runs = 30
 	}
+	// One latency measurement at a time in this process: another bundle's
+	// evaluation on the other core would inflate it.
+	latencyMu.Lock()
 	lat, threads := infer.Latency(model, runs)
+	latencyMu.Unlock()
 	row := EvalRow(job, f.sp, arch)
 	row.Top1, row.Loss = res.Top1, res.Loss
 	row.LatencyMs, row.LatencyThreads = float64(lat)/float64(time.Millisecond), int32(threads)
@@ -217,7 +228,7 @@ func (f *evaluateFn) load(ctx context.Context, calib, val, testAndStats []string
 		return err
 	}
 	if f.Test {
-		if f.test, err = read(test, string(data.SplitTest), 0); err != nil {
+		if f.test, err = read(test, string(data.SplitTest), f.TestImages); err != nil {
 			return err
 		}
 	}

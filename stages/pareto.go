@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/attentivenas/attentivenas/stages/beamreg"
 
 	"github.com/attentivenas/attentivenas/nas/pareto"
 	"github.com/attentivenas/attentivenas/nas/space"
@@ -29,7 +31,8 @@ func init() {
 	pqio.Register[schemas.Comparison]()
 	register.Function1x2(paretoKey)
 	register.Function1x2(paretoTrigger)
-	register.DoFn6x1[context.Context, int, func(*schemas.Eval) bool, func(*[]byte) bool, func(*string) bool, func(string), error](&paretoFn{})
+	beam.RegisterType(reflect.TypeFor[paretoFn]())
+	beamreg.Method6x1((*paretoFn).ProcessElement)
 	register.Iter1[schemas.Eval]()
 	register.Iter1[[]byte]()
 	register.Iter1[string]()

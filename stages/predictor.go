@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/attentivenas/attentivenas/stages/beamreg"
 
 	"github.com/attentivenas/attentivenas/data"
 	"github.com/attentivenas/attentivenas/nas/infer"
@@ -25,7 +27,8 @@ func init() {
 	pqio.Register[schemas.Predictor]()
 	pqio.Register[schemas.RankQuality]()
 	register.Function1x2(evalByRun)
-	register.DoFn6x1[context.Context, string, func(*schemas.Eval) bool, func(*string) bool, func(*string) bool, func(string), error](&fitPredictorFn{})
+	beam.RegisterType(reflect.TypeFor[fitPredictorFn]())
+	beamreg.Method6x1((*fitPredictorFn).ProcessElement)
 	register.Iter1[schemas.Eval]()
 }
 

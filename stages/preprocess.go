@@ -23,6 +23,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // gs:// datasets and outputs
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // local paths
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/attentivenas/attentivenas/stages/beamreg"
 
 	"github.com/attentivenas/attentivenas/data"
 	"github.com/attentivenas/attentivenas/schemas"
@@ -35,11 +36,14 @@ func init() {
 	beam.RegisterType(reflect.TypeFor[preprocessWork]())
 	beam.RegisterType(reflect.TypeFor[statsAccum]())
 	beam.RegisterType(reflect.TypeFor[data.ChannelStats]())
-	register.DoFn6x1[context.Context, preprocessWork,
-		func(schemas.Example), func(schemas.Example), func(schemas.Example), func(schemas.Example), error](&decodeFn{})
+	beam.RegisterType(reflect.TypeFor[decodeFn]())
+	beamreg.Method0x1((*decodeFn).Setup)
+	beamreg.Method6x1((*decodeFn).ProcessElement)
+	beamreg.Method0x1((*decodeFn).Teardown)
 	register.Function1x2(keyBySplit)
 	register.Combiner3[statsAccum, schemas.Example, schemas.DatasetStats](&statsCombineFn{})
-	register.DoFn5x1[context.Context, []byte, func(*string, *schemas.DatasetStats) bool, func(*string) bool, func(string), error](&writeStatsFn{})
+	beam.RegisterType(reflect.TypeFor[writeStatsFn]())
+	beamreg.Method5x1((*writeStatsFn).ProcessElement)
 	register.Iter2[string, schemas.DatasetStats]()
 	register.Iter1[string]()
 	register.Emitter1[string]()

@@ -6,9 +6,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"reflect"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/attentivenas/attentivenas/stages/beamreg"
 
 	"github.com/attentivenas/attentivenas/nas/evolution"
 	"github.com/attentivenas/attentivenas/nas/predictor"
@@ -19,7 +21,8 @@ import (
 
 func init() {
 	pqio.Register[schemas.SearchCandidate]()
-	register.DoFn5x1[context.Context, string, func(*schemas.Eval) bool, func(*string) bool, func(EvalJob), error](&searchFn{})
+	beam.RegisterType(reflect.TypeFor[searchFn]())
+	beamreg.Method5x1((*searchFn).ProcessElement)
 	register.Emitter1[EvalJob]()
 }
 

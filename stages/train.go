@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/attentivenas/attentivenas/stages/beamreg"
 
 	"github.com/attentivenas/attentivenas/data"
 	"github.com/attentivenas/attentivenas/nas/infer"
@@ -27,7 +28,8 @@ func init() {
 	pqio.Register[schemas.TrainStep]()
 	beam.RegisterType(reflect.TypeFor[TrainJob]())
 	beam.RegisterType(reflect.TypeFor[TrainResult]())
-	register.DoFn5x1[context.Context, TrainJob, func(*string) bool, func(*string) bool, func(TrainResult), error](&trainFn{})
+	beam.RegisterType(reflect.TypeFor[trainFn]())
+	beamreg.Method5x1((*trainFn).ProcessElement)
 	register.Emitter1[TrainResult]()
 }
 
@@ -161,6 +163,9 @@ func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile s
 		if err != nil {
 			return res, err
 		}
+		if err := sameTraining(job, cst.Job, ckpt); err != nil {
+			return res, err
+		}
 		net, st = loaded, trainer.State{Step: cst.Step, Epoch: cst.Epoch, RNG: cst.RNG}
 		res.Resumed = true
 		trainResumed.Inc(ctx, 1)
@@ -232,6 +237,35 @@ func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile s
 		res.LossMax, res.LossMin = log[n-1].LossMax, log[n-1].LossMin
 	}
 	return res, nil
+}
+
+// sameTraining checks that a job resuming from a checkpoint trains as the
+// job that wrote it did: otherwise the resumed run would be neither the old
+// configuration nor the new one. Only Epochs may grow (to train longer).
+func sameTraining(job TrainJob, prevJSON []byte, ckpt string) error {
+	var prev TrainJob
+	if len(prevJSON) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(prevJSON, &prev); err != nil {
+		return fmt.Errorf("%s: job configuration: %w", ckpt, err)
+	}
+	type knob struct {
+		name      string
+		now, then any
+	}
+	for _, k := range []knob{
+		{"sampler", job.Sampler, prev.Sampler}, {"seed", job.Seed, prev.Seed}, {"batch", job.Batch, prev.Batch},
+		{"limit", job.Limit, prev.Limit}, {"lr", job.LR, prev.LR}, {"warmup", job.Warmup, prev.Warmup},
+		{"flip", job.Flip, prev.Flip}, {"shift", job.Shift, prev.Shift}, {"dropout", job.Dropout, prev.Dropout},
+		{"prior_bin", job.PriorBinWidth, prev.PriorBinWidth}, {"prior samples", job.PriorSamples, prev.PriorSamples},
+	} {
+		if k.now != k.then {
+			return fmt.Errorf("run %s was trained with %s=%v (%s), this job asks for %v: resume it with the same settings, or train into another --output (or delete %s)",
+				job.Run, k.name, k.then, ckpt, k.now, runDir(job.Output, job.Run))
+		}
+	}
+	return nil
 }
 
 // progress prints a readable line now and then: epoch, step, losses,

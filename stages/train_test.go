@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,7 +161,7 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	ref := t.TempDir()
 	shards, stats := writeTrainArtifacts(t, ref, 96)
 	job := tinyJob(ref, "bestup-2", "bestup-2")
-	job.Epochs = 4
+	job.Epochs = 12
 	if _, err := RunTrainJob(context.Background(), job, shards, stats, discard{}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +192,11 @@ func TestTrainResumeAfterKill(t *testing.T) {
 				t.Fatalf("after %d kills the final weights differ from the uninterrupted run", kills)
 			}
 			log, _, err := pqio.ReadFile[schemas.TrainStep](context.Background(), trainLogPath(out, "bestup-2"))
-			if err != nil || len(log) != 24 {
+			if err != nil || len(log) != 72 {
 				t.Fatalf("train log after resume: %d rows, %v", len(log), err)
 			}
 			return
-		case <-time.After(time.Duration(100+rng.IntN(500)) * time.Millisecond):
+		case <-time.After(time.Duration(150+rng.IntN(550)) * time.Millisecond):
 			_ = cmd.Process.Kill() // SIGKILL: no cleanup runs
 			<-done
 			kills++
@@ -236,3 +237,20 @@ func finalWeights(t *testing.T, out, run string, epochs int) []float32 {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestTrainResumeRefusesOtherSettings: a run resumed with another batch
+// size would be neither configuration; the job says so.
+func TestTrainResumeRefusesOtherSettings(t *testing.T) {
+	out := t.TempDir()
+	shards, stats := writeTrainArtifacts(t, out, 96)
+	job := tinyJob(out, "uniform", "uniform")
+	job.Epochs = 1
+	if _, err := RunTrainJob(context.Background(), job, shards, stats, discard{}); err != nil {
+		t.Fatal(err)
+	}
+	job.Epochs, job.Batch = 2, 8
+	_, err := RunTrainJob(context.Background(), job, shards, stats, discard{})
+	if err == nil || !strings.Contains(err.Error(), "batch=16") {
+		t.Fatalf("resuming with another batch size: %v", err)
+	}
+}

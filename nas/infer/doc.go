@@ -68,32 +68,70 @@
 //
 // kernels.SetMaxThreads is a process-wide budget, so this package never
 // changes it (another job in the same worker process would be affected).
-// Instead it parallelises over images where images are independent:
-// Model.Forward cuts a batch into micro-batches of defaultMicroBatch images
-// (their activations stay in the per-core L2 cache) and runs them on
-// kernels.MaxThreads goroutines; Evaluate runs whole batches on that many
-// goroutines, each on its own buffers. At these sizes most kernel calls fall
+// Where images are independent it parallelises over images instead:
+// Model.Forward cuts a batch into micro-batches of defaultMicroBatch (8)
+// images, whose activations stay in the per-core L2 cache, and runs them on
+// kernels.MaxThreads goroutines with their own buffers; Evaluate runs whole
+// batches on that many goroutines. Most kernel calls at these sizes fall
 // below the kernels' own threading thresholds and run on the calling
-// goroutine, so there is little oversubscription. BenchmarkModelStrategy
-// compares this with kernel-internal parallelism (the whole batch through
-// each layer, kernels splitting their calls) and with batch-level
-// parallelism under kernels.SetMaxThreads(1) (measured only). In
-// batch-statistics mode a batch cannot be split (BN needs its statistics),
-// so Recalibrate and MinibatchLoss run one batch or candidate at a time and
-// let the kernels parallelise (RecalConfig.Goroutines and
-// MinibatchLoss.Goroutines run several at once; see the measurements).
+// goroutine. In batch-statistics mode a batch cannot be split (every BN needs
+// the whole batch's statistics), so Recalibrate and MinibatchLoss run one
+// batch or candidate at a time and let the kernels split their calls;
+// RecalConfig.Goroutines and MinibatchLoss.Goroutines run several at once.
 //
 // # Memory
 //
 // Engines and models keep their activation buffers (sized by the largest
-// batch and subnet seen) and reuse them; this package allocates nothing per
-// batch once warm. Calls into nas/kernels still make small allocations (a
-// few per call: argument-check strings, closures, resize tables; ~50 KB per
+// batch and subnet seen) and reuse them: this package allocates nothing per
+// batch once warm. Calls into nas/kernels still make small allocations of
+// their own (argument-check strings, closures, resize tables: ~50 KB per
 // forward pass of 16 images).
 //
 // # Measured throughput
 //
-// See PERF below (filled in from the benchmarks in bench_test.go).
+// Reference space (configs/fmnist.json), largest subnet 14.48 MMACs and
+// smallest 0.73 MMACs per image, batch 256, 2-core AMD EPYC (AVX-512),
+// Go 1.26.8, nas/kernels as in the working tree of 2026-11-27 04:25 (with
+// the BN/activation assembly). GFLOP/s = 2 x MACs x images/s. The machine was
+// shared: the figures are from the quietest window (load average 1.3-1.6;
+// both builds, one after the other); under a load of 4-8 the wall-clock
+// rates fell by 2-3x while images per CPU-second stayed within 10-20%.
+//
+//	                                     default build         GOEXPERIMENT=simd     PyTorch
+//	Model.Forward, largest (BN folded)   1949 img/s  56 GF/s   2138 img/s  62 GF/s   ~360
+//	Model.Forward, smallest              15777 img/s 23 GF/s   16564 img/s 24 GF/s   ~3,560
+//	Engine.Forward batch statistics (a)  1004 / 6976 img/s     956 / 5704 img/s
+//	Recalibrate, 512 images, largest     791 img/s (g1)        927 img/s (g1)
+//	                         smallest    7854 img/s (g1)       7273 img/s (g1)
+//	Latency (batch 1), largest           1.34 ms, 1 thread     1.19 ms, 1 thread
+//	                   smallest          140 us, 1 thread      187 us, 1 thread
+//	MinibatchLoss, 3 candidates x 128    129 ms (g1)           126 ms (g1)
+//
+// Ways to run a batch of 256 on the 2 cores (BenchmarkModelStrategy, same
+// window, images/s, largest / smallest subnet; default build, then simd):
+//
+//	kernel-internal (whole batch per layer, kernels split calls)  1312 / 10118   1104 / 10320
+//	2 goroutines x whole batches of 256                           1526 / 12799   1078 / 12727
+//	2 goroutines x micro-batches of 8 (the default)               1838 / 15819   1877 / 14670
+//	  same, kernels.SetMaxThreads(1) (measured only)              2146 / 16396   2128 / 15773
+//	2 goroutines x micro-batches of 16                            2248 / 16302   2063 / 15211
+//
+// Goroutine-level parallelism over images beats kernel-internal parallelism
+// by 1.4-1.7x (largest) and 1.4-1.6x (smallest), and uses less CPU per image
+// (20-27% less in the quiet window, 0-15% under load, measured as images per
+// CPU-second: cache-sized micro-batches, no barrier after every kernel call).
+// Single-threaded kernels would add another 2-15% (the kernels still split
+// the larger micro-batch GEMMs, which oversubscribes the cores), but only
+// through the process-wide kernels.SetMaxThreads; a per-call or per-goroutine
+// thread budget in nas/kernels would recover it. Micro-batches of 8, 16 and
+// 32 were within the run-to-run noise of each other (8 needs the smallest
+// buffers); whole batches were clearly slower.
+// For batch-statistics work the picture depends on the load: in the quiet
+// window two batches (or candidates) at a time were 1.15-1.37x faster than
+// one (Recalibrate g2: 1085 / 8991 img/s default, 1211 / 9304 simd;
+// MinibatchLoss g2: 113 / 104 ms), under load 1.0-1.4x slower and with twice
+// the buffers (~160 MB per goroutine for the largest subnet at batch 256),
+// so the defaults stay at one.
 //
 // See also: nas/supernet (the weight store and its layouts), nas/kernels
 // (the numeric kernels), nas/trainer (the training graph, which computes the

@@ -30,8 +30,8 @@ const LabelSmoothing = 0.1
 // See also: sampler.Attentive, Engine.
 type MinibatchLoss struct {
 	// Goroutines is how many candidates are scored at once, each on its own
-	// Engine (default defaultEstimatorGoroutines; see the package doc). The
-	// scores do not depend on it.
+	// Engine and buffers (default 1; see the package doc's measurements).
+	// The scores do not depend on it.
 	Goroutines int
 
 	mu      sync.Mutex

@@ -38,8 +38,9 @@ type EvalResult struct {
 // cfg.BatchSize that run on cfg.Goroutines goroutines with their own
 // buffers (batch-level parallelism; inside a batch the micro-batches run one
 // after another on that goroutine); per-batch counts and loss sums are
-// combined in batch order, so the result is the same for any number of
-// goroutines. A non-finite logit makes Loss NaN or +Inf (reported, not an
+// combined in batch order, so for a given BatchSize the result is the same
+// for any number of goroutines (bit for bit; the loss's last bits depend on
+// BatchSize through the summation order). A non-finite logit makes Loss NaN or +Inf (reported, not an
 // error).
 //
 // See also: Recalibrate, Fold, EvaluateSubnet.

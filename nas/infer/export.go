@@ -123,17 +123,38 @@ func (n *net) params() []param {
 	return ps
 }
 
-// emptyFolded allocates a zero folded net for plan p, to be filled by
-// LoadModel through params.
-func emptyFolded(p space.Plan, inSize int) (*net, error) {
+// foldedParams is the number of values of a folded model of plan p: the
+// subnet's parameters less one vector per BN layer (gamma and beta fold into
+// the weights and one bias).
+func foldedParams(p space.Plan) int64 {
+	bn := p.Stem.Cout + p.Head.Expanded
+	for _, b := range p.Blocks {
+		if b.Expand {
+			bn += b.Mid
+		}
+		bn += b.Mid + b.Cout
+	}
+	return p.Params() - int64(bn)
+}
+
+// emptyFolded lays out a folded net for plan p, with zero weights to be
+// filled by LoadModel through params, or (alloc false) with nil weights:
+// the layout alone, for params' names and shapes.
+func emptyFolded(p space.Plan, inSize int, alloc bool) (*net, error) {
 	act, err := actOf(p.Act)
 	if err != nil {
 		return nil, err
 	}
 	n := &net{plan: p, inSize: inSize, act: act, folded: true}
-	z := func(rows, cols int) mat { return mat{w: make([]float32, rows*cols), ld: cols} }
+	vec := func(c int) []float32 {
+		if !alloc {
+			return nil
+		}
+		return make([]float32, c)
+	}
+	z := func(rows, cols int) mat { return mat{w: vec(rows * cols), ld: cols} }
 	addBN := func(name string, c, size int) int {
-		n.bn = append(n.bn, bnParams{name: name, bias: make([]float32, c), c: c, pix: size * size})
+		n.bn = append(n.bn, bnParams{name: name, bias: vec(c), c: c, pix: size * size})
 		return len(n.bn) - 1
 	}
 	st := p.Stem
@@ -146,11 +167,11 @@ func emptyFolded(p space.Plan, inSize int) (*net, error) {
 			b.expand = z(bp.Cin, bp.Mid)
 			b.bnExpand = addBN(pre+".expand.bn", bp.Mid, bp.InSize)
 		}
-		b.dw, b.dwKMax, b.dwCMax = make([]float32, bp.K*bp.K*bp.Mid), bp.K, bp.Mid
+		b.dw, b.dwKMax, b.dwCMax = vec(bp.K*bp.K*bp.Mid), bp.K, bp.Mid
 		b.bnDW = addBN(pre+".dw.bn", bp.Mid, bp.OutSize)
 		if bp.SE {
 			b.seReduce, b.seExpand = z(bp.Mid, bp.SEMid), z(bp.SEMid, bp.Mid)
-			b.seReduceB, b.seExpandB = make([]float32, bp.SEMid), make([]float32, bp.Mid)
+			b.seReduceB, b.seExpandB = vec(bp.SEMid), vec(bp.Mid)
 		}
 		b.project = z(bp.Mid, bp.Cout)
 		b.bnProject = addBN(pre+".project.bn", bp.Cout, bp.OutSize)
@@ -162,8 +183,8 @@ func emptyFolded(p space.Plan, inSize int) (*net, error) {
 	h := p.Head
 	n.headExpand = z(h.Cin, h.Expanded)
 	addBN("head.expand.bn", h.Expanded, h.Size)
-	n.mix, n.mixB = z(h.Expanded, h.Width), make([]float32, h.Width)
-	n.cls, n.clsB = z(h.Width, h.Classes), make([]float32, h.Classes)
+	n.mix, n.mixB = z(h.Expanded, h.Width), vec(h.Width)
+	n.cls, n.clsB = z(h.Width, h.Classes), vec(h.Classes)
 	return n, nil
 }
 
@@ -280,44 +301,61 @@ func LoadModel(rows []schemas.Tensor, meta []byte) (*Model, error) {
 		}
 	}
 
-	n, err := emptyFolded(sp.Plan(arch), sp.Input.Height)
+	plan := sp.Plan(arch)
+	// Match the rows against the layout first and allocate only then, so a
+	// forged space cannot make LoadModel allocate more than the rows hold.
+	skel, err := emptyFolded(plan, sp.Input.Height, false)
 	if err != nil {
 		return nil, bad("space", "%v", err)
 	}
-	ps := n.params()
+	ps := skel.params()
 	byName := make(map[string]int, len(ps))
 	for i, p := range ps {
 		byName[p.name] = i
 	}
-	seen := make([]bool, len(ps))
-	for _, r := range rows {
+	src := make([]int, len(ps)) // row index of each tensor
+	for i := range src {
+		src[i] = -1
+	}
+	for j, r := range rows {
 		i, ok := byName[r.Name]
 		if !ok {
 			return nil, &FormatError{Field: fmt.Sprintf("tensor %q", r.Name), Msg: fmt.Sprintf("subnet %v has no such tensor", arch), Err: ErrUnknownTensor}
 		}
 		p := ps[i]
 		field := fmt.Sprintf("tensor %q", p.name)
-		if seen[i] {
+		if src[i] >= 0 {
 			return nil, &FormatError{Field: field, Err: ErrDuplicateTensor}
 		}
-		seen[i] = true
+		src[i] = j
 		if r.Role != schemas.RoleWeight {
 			return nil, &FormatError{Field: field, Msg: fmt.Sprintf("role %q, expected %q", r.Role, schemas.RoleWeight), Err: ErrUnknownTensor}
 		}
 		if !shapeEqual(r.Shape, p.shape) {
 			return nil, &FormatError{Field: field, Msg: fmt.Sprintf("shape %v, expected %v", r.Shape, p.shape), Err: ErrTensorShape}
 		}
-		if len(r.Values) != len(p.w) {
-			return nil, &FormatError{Field: field, Msg: fmt.Sprintf("%d values, shape %v needs %d", len(r.Values), p.shape, len(p.w)), Err: ErrTensorShape}
+		if n := product(p.shape); len(r.Values) != n {
+			return nil, &FormatError{Field: field, Msg: fmt.Sprintf("%d values, shape %v needs %d", len(r.Values), p.shape, n), Err: ErrTensorShape}
 		}
-		copy(p.w, r.Values)
 	}
-	for i, ok := range seen {
-		if !ok {
+	for i, j := range src {
+		if j < 0 {
 			return nil, &FormatError{Field: fmt.Sprintf("tensor %q", ps[i].name), Msg: fmt.Sprintf("shape %v", ps[i].shape), Err: ErrMissingTensor}
 		}
 	}
+	n, _ := emptyFolded(plan, sp.Input.Height, true)
+	for i, p := range n.params() {
+		copy(p.w, rows[src[i]].Values)
+	}
 	return &Model{Space: sp, Arch: arch, Mean: md.Mean, Std: md.Std, net: n, microBatch: defaultMicroBatch}, nil
+}
+
+func product(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }
 
 func shapeEqual(a []int32, b []int) bool {

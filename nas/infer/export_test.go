@@ -78,7 +78,15 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			if md.FLOPs != c.sp.FLOPs(c.arch) || md.Params != c.sp.Params(c.arch) || md.BNEps != BNEps || !md.BNFolded {
 				t.Fatalf("metadata %+v", md)
 			}
-			// Every row is a weight with product(shape) values.
+			// Every row is a weight with product(shape) values, and they add
+			// up to foldedParams.
+			total := 0
+			for _, r := range rows {
+				total += len(r.Values)
+			}
+			if int64(total) != foldedParams(m.Plan()) {
+				t.Fatalf("%d values in the rows, foldedParams %d", total, foldedParams(m.Plan()))
+			}
 			for _, r := range rows {
 				n := 1
 				for _, d := range r.Shape {
@@ -165,6 +173,7 @@ func TestLoadModelErrors(t *testing.T) {
 			rs[find(rs, "blocks.0.dw.w")].Shape = []int32{5, 5, 8} // a 3x3 kernel is expected
 			return rs
 		}), meta, ErrTensorShape, "expected [3 3 8]"},
+		{"no rows", nil, meta, ErrMissingTensor, `"stem.w"`},
 		{"short values", withRows(func(rs []schemas.Tensor) []schemas.Tensor {
 			i := find(rs, "classifier.b")
 			rs[i].Values = rs[i].Values[:2]

@@ -14,10 +14,11 @@ import (
 // defaultMicroBatch is the number of images Model.Forward pushes through the
 // whole network at a time. Images are independent once BN is folded, so a
 // batch is cut into micro-batches small enough for their activations to stay
-// in the per-core L2 cache (1 MiB here; 16 images of the largest reference
-// subnet need ~4.7 MB for the widest tensor, 8 about half), and the
-// micro-batches run on kernels.MaxThreads goroutines. Chosen by
-// BenchmarkModelStrategy (see the package doc).
+// near the core (L2 is 1 MiB per core here, L3 32 MiB shared; the widest
+// tensor of the largest reference subnet is 2.4 MB for 8 images), and the
+// micro-batches run on kernels.MaxThreads goroutines. 8, 16 and 32 measured
+// the same within noise and 8 needs the smallest buffers
+// (BenchmarkModelStrategy; see the package doc).
 const defaultMicroBatch = 8
 
 // Model is a standalone static subnet: contiguous copies of the subnet's

@@ -49,7 +49,7 @@ type command struct {
 
 var commands = map[string]*command{}
 
-func register(c *command) { commands[c.name] = c }
+func addCommand(c *command) { commands[c.name] = c }
 
 var verbose = flag.Bool("v", false, "show the Beam SDK's and runner's INFO logging")
 

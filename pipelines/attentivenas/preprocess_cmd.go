@@ -18,7 +18,7 @@ import (
 
 func init() {
 	f := &preprocessFlags{}
-	register(&command{
+	addCommand(&command{
 		name:    "preprocess",
 		summary: "decode a raw dataset (IDX, CIFAR-10 or an image tree; local or gs://), split it into train/calib/val/test and write <output>/examples/<split>-*.parquet and <output>/dataset/stats.parquet",
 		flags:   f.register,
@@ -37,13 +37,20 @@ type preprocessFlags struct {
 }
 
 func (f *preprocessFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.output, "output", "out", "output root, local or gs://")
+	fs.Int64Var(&f.seed, "seed", stages.DefaultSplitSeed, "seed of the val/calib draw")
+	f.registerInput(fs)
+}
+
+// registerInput registers the dataset flags; the run command shares
+// --output and --seed with the other stages and names the split seed
+// --split_seed.
+func (f *preprocessFlags) registerInput(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", "", "dataset directory, local or gs:// (required); see --format for the layouts")
 	fs.StringVar(&f.format, "format", stages.FormatAuto, "dataset format: auto (detect), idx (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...), "+
 		"cifar10 (data_batch_1..5.bin, test_batch.bin, optionally in cifar-10-batches-bin/), folder (train/<class>/*.png|jpg and test/<class>/...)")
-	fs.StringVar(&f.output, "output", "out", "output root, local or gs://")
 	fs.IntVar(&f.val, "val", stages.DefaultValImages, "images of the train side held out as the val split (subnet evaluation and search)")
 	fs.IntVar(&f.calib, "calib", stages.DefaultCalibImages, "images of the train side held out as the calib split (BatchNorm recalibration)")
-	fs.Int64Var(&f.seed, "seed", stages.DefaultSplitSeed, "seed of the val/calib draw")
 	fs.IntVar(&f.classes, "classes", 0, "number of classes; 0 = the format's (10 for idx and cifar10, the number of class folders for folder)")
 	fs.IntVar(&f.channels, "channels", 0, "folder: image channels, 1 or 3; 0 = 1 if the first train image is grayscale, else 3")
 	fs.IntVar(&f.chunk, "chunk", stages.DefaultChunkFiles, "folder: images decoded per work item")

@@ -24,7 +24,7 @@ func init() {
 		count     int
 		seed      uint64
 	)
-	register(&command{
+	addCommand(&command{
 		name:    "space",
 		summary: "inspect the search space: size and FLOPs range, or FLOPs/params of min, max, random or given archs (one JSON object per line)",
 		flags: func(fs *flag.FlagSet) {

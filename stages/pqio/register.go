@@ -1,17 +1,18 @@
 package pqio
 
 import (
-	"context"
 	"fmt"
 	"reflect"
 	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/attentivenas/attentivenas/stages/beamreg"
 )
 
 func init() {
-	register.DoFn3x1[context.Context, []byte, func(string), error](&globFn{})
+	beam.RegisterType(reflect.TypeFor[globFn]())
+	beamreg.Method3x1((*globFn).ProcessElement)
 	register.Emitter1[string]()
 	register.Emitter1[rowGroupRef]()
 	register.Iter1[string]()
@@ -43,10 +44,22 @@ func Register[T Schema]() {
 		panic(fmt.Sprintf("pqio.Register[%v]: SchemaVersion() is empty", t))
 	}
 	beam.RegisterType(t)
-	register.DoFn3x1[context.Context, T, func(string), error](&writeShardFn[T]{})
-	register.DoFn4x1[context.Context, []byte, func(*string) bool, func(string), error](&finalizeFn[T]{})
-	register.DoFn3x1[context.Context, string, func(rowGroupRef), error](&listRowGroupsFn[T]{})
-	register.DoFn3x1[context.Context, rowGroupRef, func(T), error](&readRowGroupFn[T]{})
+	beam.RegisterType(reflect.TypeFor[writeShardFn[T]]())
+	beamreg.Method1x1((*writeShardFn[T]).Setup)
+	beamreg.Method2x1((*writeShardFn[T]).StartBundle)
+	beamreg.Method3x1((*writeShardFn[T]).ProcessElement)
+	beamreg.Method2x1((*writeShardFn[T]).FinishBundle)
+	beamreg.Method1x1((*writeShardFn[T]).Teardown)
+	beam.RegisterType(reflect.TypeFor[finalizeFn[T]]())
+	beamreg.Method4x1((*finalizeFn[T]).ProcessElement)
+	beam.RegisterType(reflect.TypeFor[listRowGroupsFn[T]]())
+	beamreg.Method3x1((*listRowGroupsFn[T]).ProcessElement)
+	beamreg.Method0x1((*listRowGroupsFn[T]).Teardown)
+	beam.RegisterType(reflect.TypeFor[readRowGroupFn[T]]())
+	beamreg.Method2x1((*readRowGroupFn[T]).StartBundle)
+	beamreg.Method3x1((*readRowGroupFn[T]).ProcessElement)
+	beamreg.Method2x1((*readRowGroupFn[T]).FinishBundle)
+	beamreg.Method0x1((*readRowGroupFn[T]).Teardown)
 	register.Emitter1[T]()
 	registered[t] = true
 }

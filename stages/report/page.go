@@ -312,8 +312,8 @@ func newPage(d *Data) *page {
 	p.Overall = newRunRow(swatch{Name: "all runs"}, all, d.Overall)
 	p.Overview = overview(d)
 
-	p.FLOPsPlot = flopsPlot(d, st)
-	small := frame{W: 640, H: 430, Left: 58, Right: 16, Top: 6, Bottom: 52}
+	p.FLOPsPlot = flopsPlot(d, st, false)
+	small := frame{W: 620, H: 430, Left: 58, Right: 16, Top: 6, Bottom: 52}
 	p.LatencyPlot = accuracyPlot(d, st, latencyAxis(), "plot-latency", "Val top-1 accuracy vs latency", small, false)
 	p.ParamsPlot = accuracyPlot(d, st, paramsAxis(d), "plot-params", "Val top-1 accuracy vs parameters", small, false)
 	p.HVNote = hvNote(d)

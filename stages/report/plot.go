@@ -199,12 +199,12 @@ func (a axis) px(v float64) float64 {
 
 // ticks lists the tick positions and labels of a.
 func (a axis) ticks() []tick {
-	dec := 0
-	if a.Step < 1 {
-		dec = int(math.Ceil(-math.Log10(a.Step) - 1e-9))
-		if s := a.Step * math.Pow(10, float64(dec)); math.Abs(s-math.Round(s)) > 1e-6 {
-			dec++ // 0.25
+	dec := 0 // the fewest decimals that print the step exactly: 2.5 -> 1, 0.25 -> 2
+	for dec < 9 {
+		if s := a.Step * math.Pow(10, float64(dec)); math.Abs(s-math.Round(s)) < 1e-6*s {
+			break
 		}
+		dec++
 	}
 	var out []tick
 	n := int(math.Round((a.Hi - a.Lo) / a.Step))
@@ -318,8 +318,12 @@ func percentile(sorted []float64, p float64) float64 {
 }
 
 // flopsPlot is the page's main plot, also written as front.svg.
-func flopsPlot(d *Data, st []runStyle) *plot {
-	return accuracyPlot(d, st, flopsAxis(d), "plot-flops", "Val top-1 accuracy vs MFLOPs", frame{W: 980, H: 560, Left: 62, Right: 20, Top: 6, Bottom: 52}, false)
+func flopsPlot(d *Data, st []runStyle, standalone bool) *plot {
+	f := frame{W: 980, H: 560, Left: 62, Right: 20, Top: 6, Bottom: 52}
+	if standalone {
+		f.H += 22 // the heading
+	}
+	return accuracyPlot(d, st, flopsAxis(d), "plot-flops", "Val top-1 accuracy vs MFLOPs", f, standalone)
 }
 
 // accuracyPlot draws val top-1 (%) against one cost for every run: every
@@ -398,7 +402,7 @@ func accuracyPlot(d *Data, st []runStyle, ax costAxis, id, label string, f frame
 			}
 			b.WriteString(f1(x) + "," + f1(y))
 			prevY = y
-			p.Markers = append(p.Markers, marker{D: markerPath(st[i].Shape, x, y, 5), Color: st[i].Color, Run: r.Name,
+			p.Markers = append(p.Markers, marker{D: markerPath(st[i].Shape, x, y, 4.5), Color: st[i].Color, Run: r.Name,
 				Title: pointTitle(e)})
 		}
 		if len(pts) > 0 {
@@ -509,7 +513,11 @@ func trainPlot(d *Data, st []runStyle) (*plot, int) {
 	var cs []curves
 	var lo, hi = math.Inf(1), math.Inf(-1)
 	var xhi float64
-	window := 1
+	longest := 0
+	for _, r := range d.Runs {
+		longest = max(longest, len(r.Train))
+	}
+	window := max(1, longest/40) | 1 // odd, about 2.5 % of the longest run; the same for every run
 	for i, r := range d.Runs {
 		if len(r.Train) == 0 {
 			continue
@@ -523,9 +531,7 @@ func trainPlot(d *Data, st []runStyle) (*plot, int) {
 			}
 			c.xs, c.max, c.min = append(c.xs, float64(t.Step)), append(c.max, lmax), append(c.min, lmin)
 		}
-		w := max(1, len(c.xs)/40) | 1 // odd window, about 2.5 % of the run
-		window = max(window, w)
-		c.smax, c.smin = smooth(c.max, w), smooth(c.min, w)
+		c.smax, c.smin = smooth(c.max, window), smooth(c.min, window)
 		for _, v := range [][]float64{c.smax, c.smin} {
 			for _, x := range v {
 				if finite(x) {

@@ -131,9 +131,7 @@ func Render(w io.Writer, d *Data) error {
 func RenderFrontSVG(w io.Writer, d *Data) error {
 	var buf bytes.Buffer
 	buf.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	p := flopsPlot(d, styleFor(d))
-	p.Standalone = true
-	if err := pageTmpl.ExecuteTemplate(&buf, "plot", p); err != nil {
+	if err := pageTmpl.ExecuteTemplate(&buf, "plot", flopsPlot(d, styleFor(d), true)); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	buf.WriteString("\n")

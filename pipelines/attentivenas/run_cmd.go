@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/attentivenas/attentivenas/stages"
+)
+
+func init() {
+	f := &nasFlags{}
+	pf := &preprocessFlags{}
+	addCommand(&command{
+		name: "run",
+		summary: "the whole pipeline as one Beam job: preprocess -> train (one job per sampler) -> evaluate -> predictor -> search -> evaluate shortlist -> pareto + report; " +
+			"ends with a summary of the fronts",
+		flags: func(fs *flag.FlagSet) {
+			f.register(fs)
+			pf.registerInput(fs)
+			fs.Int64Var(&pf.seed, "split_seed", stages.DefaultSplitSeed, "seed of the val/calib draw")
+		},
+		run: func(ctx context.Context) error {
+			if err := f.resolve(); err != nil {
+				return err
+			}
+			pf.output = f.output
+			return runAll(ctx, os.Stdout, f, pf.config())
+		},
+	})
+}
+
+// buildAll chains every stage in one pipeline; PCollections of the paths
+// each stage commits order the next ones.
+func buildAll(ctx context.Context, s beam.Scope, f *nasFlags, pre stages.PreprocessConfig) (*stages.PreprocessPlan, error) {
+	sp, spaceJSON, err := f.loadSpaceJSON(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := buildPreprocess(s, pre)
+	if err != nil {
+		return nil, err
+	}
+	if ex.Plan.Height != sp.Input.Height || ex.Plan.Width != sp.Input.Width || ex.Plan.Channels != sp.Input.Channels || ex.Plan.Classes != sp.Classes {
+		return nil, fmt.Errorf("the dataset is %dx%dx%d with %d classes, the search space %q expects %dx%dx%d with %d classes: pass a matching --space",
+			ex.Plan.Height, ex.Plan.Width, ex.Plan.Channels, ex.Plan.Classes, sp.Name, sp.Input.Height, sp.Input.Width, sp.Input.Channels, sp.Classes)
+	}
+	splits := stages.EvalSplits{Calib: ex.Calib, Val: ex.Val, Test: ex.Test, Stats: ex.Stats}
+
+	jobs, err := trainJobs(f, spaceJSON)
+	if err != nil {
+		return nil, err
+	}
+	trained := stages.Train(s, beam.CreateList(s, jobs), ex.Train, ex.Stats)
+	ckpts := beam.ParDo(s, trainCheckpoint, trained)
+
+	runs, err := f.runNames()
+	if err != nil {
+		return nil, err
+	}
+	archs, origins, err := sampleArchs(ctx, f, sp)
+	if err != nil {
+		return nil, err
+	}
+	var ejobs []stages.EvalJob
+	for _, job := range jobs {
+		ejobs = append(ejobs, evalJobs(job.Run, stages.CheckpointPath(f.output, job.Run, job.Epochs), f.seed, archs, origins)...)
+	}
+	sampled := stages.Evaluate(s, beam.CreateList(s, ejobs), splits, ckpts, f.evaluateConfig(spaceJSON))
+	sampledFiles := writeEvals(s, sampled, f.output, runs, evalPhase(f))
+
+	searched, searchFiles := searchPhase(s, f, spaceJSON, runs, sampled, splits)
+	all := beam.Flatten(s, sampled, searched)
+	stages.Pareto(s, all, beam.Flatten(s, sampledFiles, searchFiles), f.paretoConfig(spaceJSON, runs))
+	return ex.Plan, nil
+}
+
+func runAll(ctx context.Context, w io.Writer, f *nasFlags, pre stages.PreprocessConfig) error {
+	start := time.Now()
+	p, s := beam.NewPipelineWithRoot()
+	plan, err := buildAll(ctx, s, f, pre)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "run: preset %s on %s (%d train-side + %d test images); samplers %s, %d epochs of %s images, batch %d; %d subnets evaluated per run; output %s\n",
+		f.presetName, pre.Data, plan.TrainSide, plan.TestSide, f.p.Samplers, f.p.Epochs, limitText(f.p.Limit), f.p.Batch, f.p.EvalSubnets+2, f.output)
+	pr, err := runPipeline(ctx, w, "run", p, func(ctx context.Context) error { return stages.CleanPreprocessTemp(ctx, pre.Output) })
+	if err != nil {
+		return err
+	}
+	if pr == nil {
+		fmt.Fprintf(w, "run: job submitted; its outputs will be under %s\n", f.output)
+		return nil
+	}
+	runs, err := f.runNames()
+	if err != nil {
+		return err
+	}
+	if err := summarizeTrain(ctx, w, f.output, runs); err != nil {
+		return err
+	}
+	if err := summarizeSearch(ctx, w, f.output, runs); err != nil {
+		return err
+	}
+	sum, err := stages.ReadParetoSummary(ctx, f.output)
+	if err != nil {
+		return err
+	}
+	if err := sum.WriteText(w); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "run: done in %v\n", time.Since(start).Round(time.Second))
+	return nil
+}
