@@ -29,12 +29,9 @@ func init() {
 	pqio.Register[schemas.ParetoPoint]()
 	pqio.Register[schemas.Hypervolume]()
 	pqio.Register[schemas.Comparison]()
-	register.Function1x2(paretoKey)
-	register.Function1x2(paretoTrigger)
 	beam.RegisterType(reflect.TypeFor[paretoFn]())
-	beamreg.Method6x1((*paretoFn).ProcessElement)
+	beamreg.Method5x1((*paretoFn).ProcessElement)
 	register.Iter1[schemas.Eval]()
-	register.Iter1[[]byte]()
 	register.Iter1[string]()
 	register.Emitter1[string]()
 }
@@ -131,9 +128,9 @@ type ParetoFrontPoint struct {
 // val top-1 against FLOPs, latency and parameters, per run and over every
 // run, their hypervolumes, and the best subnet per FLOPs bucket of each run
 // side by side (uniform vs BestUp-3 vs WorstUp-3...). In:
-// PCollection<schemas.Eval> of every run, gathered into one element (a
-// fixed key and a CoGroupByKey with an impulse, so an empty input still
-// reaches the stage, which then fails: there is nothing to report). ready,
+// PCollection<schemas.Eval> of every run, read as a side input by a single
+// element (so an empty input still reaches the stage, which then fails:
+// there is nothing to report). ready,
 // when valid, is a side input of paths the stage waits for (train logs,
 // predictor files...), which it then reads under cfg.Output when present.
 // Out: PCollection<string> holding the report's path.
@@ -151,23 +148,16 @@ func Pareto(s beam.Scope, evals, ready beam.PCollection, cfg ParetoConfig) beam.
 	if !ready.IsValid() {
 		ready = beam.Create(s, "")
 	}
-	keyed := beam.ParDo(s, paretoKey, evals)
-	trigger := beam.ParDo(s, paretoTrigger, beam.Impulse(s))
-	grouped := beam.CoGroupByKey(s, keyed, trigger)
-	return beam.ParDo(s, &paretoFn{Cfg: cfg}, grouped, beam.SideInput{Input: ready})
+	// The evaluations arrive as a side input of a single impulse element:
+	// the stage runs once, also when there are none (it then reports that).
+	return beam.ParDo(s, &paretoFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: evals}, beam.SideInput{Input: ready})
 }
-
-// paretoKey gives every evaluation the same key, so the stage sees them all.
-func paretoKey(e schemas.Eval) (int, schemas.Eval) { return 0, e }
-
-// paretoTrigger keys the impulse like the evaluations.
-func paretoTrigger(b []byte) (int, []byte) { return 0, b }
 
 type paretoFn struct {
 	Cfg ParetoConfig
 }
 
-func (f *paretoFn) ProcessElement(ctx context.Context, _ int, rows func(*schemas.Eval) bool, _ func(*[]byte) bool, _ func(*string) bool, emit func(string)) error {
+func (f *paretoFn) ProcessElement(ctx context.Context, _ []byte, rows func(*schemas.Eval) bool, _ func(*string) bool, emit func(string)) error {
 	var evals []schemas.Eval
 	var e schemas.Eval
 	for rows(&e) {

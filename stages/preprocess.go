@@ -16,6 +16,7 @@ import (
 	"path"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -38,7 +39,7 @@ func init() {
 	beam.RegisterType(reflect.TypeFor[data.ChannelStats]())
 	beam.RegisterType(reflect.TypeFor[decodeFn]())
 	beamreg.Method0x1((*decodeFn).Setup)
-	beamreg.Method6x1((*decodeFn).ProcessElement)
+	beamreg.Method7x1((*decodeFn).ProcessElement)
 	beamreg.Method0x1((*decodeFn).Teardown)
 	register.Function1x2(keyBySplit)
 	register.Combiner3[statsAccum, schemas.Example, schemas.DatasetStats](&statsCombineFn{})
@@ -255,18 +256,22 @@ func TryPreprocess(s beam.Scope, cfg PreprocessConfig) (out PreprocessOutputs, e
 	s = s.Scope("stages.Preprocess")
 
 	work := beam.Reshuffle(s, beam.CreateList(s, plan.work))
-	train, calib, val, test := beam.ParDo4(s.Scope("Decode"), &decodeFn{
+	decoded := beam.ParDoN(s.Scope("Decode"), &decodeFn{
 		Format: plan.Format, Classes: plan.Classes,
 		Height: plan.Height, Width: plan.Width, Channels: plan.Channels,
 		TrainSide: plan.TrainSide, Val: cfg.Val, Calib: cfg.Calib, Seed: cfg.Seed,
 	}, work)
+	train, calib, val, test, done := decoded[0], decoded[1], decoded[2], decoded[3], decoded[4]
 
+	// A bad file fails its work item; After keeps every split's shards
+	// uncommitted unless all work items succeeded, so a failed run leaves no
+	// final output behind.
 	dir := ExamplesDir(cfg.Output)
 	out = PreprocessOutputs{Plan: plan}
-	out.Train = pqio.Write[schemas.Example](s, dir, string(data.SplitTrain), train)
-	out.Calib = pqio.Write[schemas.Example](s, dir, string(data.SplitCalib), calib)
-	out.Val = pqio.Write[schemas.Example](s, dir, string(data.SplitVal), val)
-	out.Test = pqio.Write[schemas.Example](s, dir, string(data.SplitTest), test)
+	out.Train = pqio.Write[schemas.Example](s, dir, string(data.SplitTrain), train, pqio.After(done, len(plan.work)))
+	out.Calib = pqio.Write[schemas.Example](s, dir, string(data.SplitCalib), calib, pqio.After(done, len(plan.work)))
+	out.Val = pqio.Write[schemas.Example](s, dir, string(data.SplitVal), val, pqio.After(done, len(plan.work)))
+	out.Test = pqio.Write[schemas.Example](s, dir, string(data.SplitTest), test, pqio.After(done, len(plan.work)))
 
 	// One combine per split, applied to the decoder's outputs directly, so
 	// that its partial combine fuses with decoding and only accumulators are
@@ -882,7 +887,9 @@ func (f *decodeFn) open(ctx context.Context, p string) (io.ReadCloser, error) {
 	return rc, nil
 }
 
-func (f *decodeFn) ProcessElement(ctx context.Context, w preprocessWork, train, calib, val, test func(schemas.Example)) error {
+// ProcessElement emits the work item's examples by split, then one element
+// on done: the writers commit only once every work item got that far.
+func (f *decodeFn) ProcessElement(ctx context.Context, w preprocessWork, train, calib, val, test func(schemas.Example), done func(string)) error {
 	emits := map[string]func(schemas.Example){
 		string(data.SplitTrain): train, string(data.SplitCalib): calib,
 		string(data.SplitVal): val, string(data.SplitTest): test,
@@ -931,6 +938,7 @@ func (f *decodeFn) ProcessElement(ctx context.Context, w preprocessWork, train, 
 		imagesDecoded[split].Inc(ctx, c)
 	}
 	workItems.Inc(ctx, 1)
+	done(strconv.FormatInt(w.Offset, 10))
 	return nil
 }
 

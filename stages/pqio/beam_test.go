@@ -270,3 +270,27 @@ func TestRegistered(t *testing.T) {
 		t.Errorf("unregistered functions or types:\n%s", e.Bytes())
 	}
 }
+
+// TestWriteAfterIncomplete: with After, a write whose upstream finished
+// fewer work items than announced commits nothing and fails the job.
+func TestWriteAfterIncomplete(t *testing.T) {
+	dir := t.TempDir()
+	p, s := beam.NewPipelineWithRoot()
+	done := beam.Create(s, "item-0", "item-1")
+	Write[testRow](s, dir, "part", beam.CreateList(s, makeRows(20)), After(done, 3))
+	_, err := ptest.RunWithMetrics(p)
+	if err == nil || !strings.Contains(err.Error(), "2 of the 3 upstream work items") {
+		t.Fatalf("error %v, want it to say 2 of 3 work items finished", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "part-*")); len(m) != 0 {
+		t.Errorf("committed %v", m)
+	}
+
+	p, s = beam.NewPipelineWithRoot()
+	done = beam.Create(s, "item-0", "item-1", "item-2")
+	files := Write[testRow](s, dir, "part", beam.CreateList(s, makeRows(20)), After(done, 3))
+	passert.Count(s, files, "files", 1)
+	if _, err := ptest.RunWithMetrics(p); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,6 +3,9 @@ package pqio
 import (
 	"errors"
 	"fmt"
+	"reflect"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 )
 
 // Defaults for the writers (WriteFile and the Write sink).
@@ -22,6 +25,8 @@ const (
 type Option func(*config)
 
 type config struct {
+	after         beam.PCollection // Write only: commit once it holds afterCount elements
+	afterCount    int
 	rowGroupRows  int64
 	rowGroupBytes int64
 	metadata      map[string]string
@@ -63,6 +68,21 @@ func Metadata(key, value string) Option {
 			c.metadata = map[string]string{}
 		}
 		c.metadata[key] = value
+	}
+}
+
+// After makes Write commit its shards only once done, a PCollection<string>
+// with one element per unit of upstream work, holds all n of them; with
+// fewer the commit fails. A stage with several outputs uses it so that a
+// failure in one unit of work leaves none of its outputs committed.
+// WriteFile ignores it.
+func After(done beam.PCollection, n int) Option {
+	return func(c *config) {
+		if !done.IsValid() || done.Type().Type() != reflect.TypeFor[string]() || n <= 0 {
+			c.err = errors.Join(c.err, fmt.Errorf("After: want a valid PCollection<string> and n > 0, got n = %d", n))
+			return
+		}
+		c.after, c.afterCount = done, n
 	}
 }
 

@@ -51,7 +51,7 @@ func Register[T Schema]() {
 	beamreg.Method2x1((*writeShardFn[T]).FinishBundle)
 	beamreg.Method1x1((*writeShardFn[T]).Teardown)
 	beam.RegisterType(reflect.TypeFor[finalizeFn[T]]())
-	beamreg.Method4x1((*finalizeFn[T]).ProcessElement)
+	beamreg.Method5x1((*finalizeFn[T]).ProcessElement)
 	beam.RegisterType(reflect.TypeFor[listRowGroupsFn[T]]())
 	beamreg.Method3x1((*listRowGroupsFn[T]).ProcessElement)
 	beamreg.Method0x1((*listRowGroupsFn[T]).Teardown)

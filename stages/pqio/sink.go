@@ -92,10 +92,14 @@ func Write[T Schema](s beam.Scope, dir, prefix string, rows beam.PCollection, op
 		TmpDir: tmpDir, Metadata: clone(c.metadata), RowGroupRows: c.rowGroupRows, RowGroupBytes: c.rowGroupBytes,
 	}, rows)
 	fs := s.Scope("Finalize")
+	gate := beam.Create(fs, "")
+	if c.after.IsValid() {
+		gate = c.after
+	}
 	return beam.ParDo(fs, &finalizeFn[T]{
-		Dir: dir, Prefix: prefix, TmpDir: tmpDir,
+		Dir: dir, Prefix: prefix, TmpDir: tmpDir, AfterCount: c.afterCount,
 		Metadata: clone(c.metadata), RowGroupRows: c.rowGroupRows, RowGroupBytes: c.rowGroupBytes,
-	}, beam.Impulse(fs), beam.SideInput{Input: tmps})
+	}, beam.Impulse(fs), beam.SideInput{Input: tmps}, beam.SideInput{Input: gate})
 }
 
 // writeShardFn writes the rows of one bundle to one temporary Parquet file
@@ -195,11 +199,26 @@ type finalizeFn[T Schema] struct {
 	Metadata      map[string]string // for the empty shard
 	RowGroupRows  int64             // for the empty shard
 	RowGroupBytes int64             // for the empty shard
+	AfterCount    int               // > 0: the After gate must hold this many elements
 }
 
-func (f *finalizeFn[T]) ProcessElement(ctx context.Context, _ []byte, tmps func(*string) bool, emit func(string)) error {
+// The second side input is the After gate. Counting its elements, rather
+// than trusting that a side input is only ready once its producer succeeded,
+// matters on prism: after a failed bundle it may still run downstream stages
+// before the job stops.
+func (f *finalizeFn[T]) ProcessElement(ctx context.Context, _ []byte, tmps, gate func(*string) bool, emit func(string)) error {
 	var paths []string
 	var p string
+	if f.AfterCount > 0 {
+		n := 0
+		for gate(&p) {
+			n++
+		}
+		if n != f.AfterCount {
+			return fmt.Errorf("pqio: %s: not committing: %d of the %d upstream work items finished (the job failed elsewhere)",
+				joinPath(f.Dir, f.Prefix+"-*"), n, f.AfterCount)
+		}
+	}
 	for tmps(&p) {
 		paths = append(paths, p)
 	}
