@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -144,3 +145,16 @@ func (h belowError) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h belowError) WithGroup(name string) slog.Handler { return belowError{h.Handler.WithGroup(name)} }
+
+// checkWorkerPath rejects a local path where remote workers must read or
+// write it: on Dataflow (unless --dry_run, which only translates the job)
+// every path a DoFn opens has to be gs:// or another shared filesystem.
+func checkWorkerPath(flagName, path string) error {
+	if runnerName() != "dataflow" || path == "" || strings.Contains(path, "://") {
+		return nil
+	}
+	if dry := flag.Lookup("dry_run"); dry != nil && dry.Value.String() == "true" {
+		return nil
+	}
+	return fmt.Errorf("--%s=%s is a local path, which Dataflow workers cannot see: use a gs:// path", flagName, path)
+}

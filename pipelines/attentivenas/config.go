@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -166,7 +167,7 @@ func (f *nasFlags) resolve() error {
 	if _, err := f.samplerSpecs(); err != nil {
 		return err
 	}
-	return nil
+	return errors.Join(checkWorkerPath("output", f.output), checkWorkerPath("checkpoint", f.checkpoint))
 }
 
 // samplerSpecs parses --samplers.

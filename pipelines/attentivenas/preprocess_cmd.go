@@ -23,6 +23,9 @@ func init() {
 		summary: "decode a raw dataset (IDX, CIFAR-10 or an image tree; local or gs://), split it into train/calib/val/test and write <output>/examples/<split>-*.parquet and <output>/dataset/stats.parquet",
 		flags:   f.register,
 		run: func(ctx context.Context) error {
+			if err := errors.Join(checkWorkerPath("data", f.data), checkWorkerPath("output", f.output)); err != nil {
+				return err
+			}
 			return runPreprocess(ctx, os.Stdout, f.config())
 		},
 	})

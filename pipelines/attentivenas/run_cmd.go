@@ -30,6 +30,9 @@ func init() {
 				return err
 			}
 			pf.output = f.output
+			if err := checkWorkerPath("data", pf.data); err != nil {
+				return err
+			}
 			return runAll(ctx, os.Stdout, f, pf.config())
 		},
 	})

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"flag"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/vet"
+
+	"github.com/attentivenas/attentivenas/data"
+	"github.com/attentivenas/attentivenas/stages"
 )
 
 // TestRegistered builds each command's pipeline as the command does and
@@ -14,6 +21,7 @@ import (
 // registered, which remote workers (Dataflow) need and which makes every
 // call reflection-free. Add a row per command that runs a pipeline.
 func TestRegistered(t *testing.T) {
+	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
 		build func(t *testing.T, s beam.Scope) error // adds the command's pipeline to s
@@ -24,6 +32,27 @@ func TestRegistered(t *testing.T) {
 			cfg := parsePreprocessFlags(t, "--data="+dir, "--output="+t.TempDir(), "--val=2", "--calib=1")
 			_, err := buildPreprocess(s, cfg)
 			return err
+		}},
+		{"run", func(t *testing.T, s beam.Scope) error {
+			dir := t.TempDir()
+			writeIDX(t, dir, 28, 40, 8)
+			f := parseNASFlags(t, "--output="+t.TempDir())
+			pre := parsePreprocessFlags(t, "--data="+dir, "--output="+f.output, "--val=10", "--calib=5")
+			_, err := buildAll(ctx, s, f, pre)
+			return err
+		}},
+		{"train", func(t *testing.T, s beam.Scope) error {
+			return buildTrain(ctx, s, parseNASFlags(t, "--output="+fakeOutput(t)))
+		}},
+		{"evaluate", func(t *testing.T, s beam.Scope) error {
+			_, err := buildEvaluate(ctx, s, parseNASFlags(t, "--output="+fakeOutput(t)))
+			return err
+		}},
+		{"search", func(t *testing.T, s beam.Scope) error {
+			return buildSearch(ctx, s, parseNASFlags(t, "--output="+fakeOutput(t)))
+		}},
+		{"pareto", func(t *testing.T, s beam.Scope) error {
+			return buildPareto(ctx, s, parseNASFlags(t, "--output="+fakeOutput(t)))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,5 +70,70 @@ func TestRegistered(t *testing.T) {
 					tc.name, e.RequiresRegistrations(), e.UsesDefaultReflectionShims(), err)
 			}
 		})
+	}
+}
+
+// parseNASFlags parses args with the NAS commands' flags and resolves the
+// preset, as the commands do.
+func parseNASFlags(t *testing.T, args ...string) *nasFlags {
+	t.Helper()
+	f := &nasFlags{}
+	fs := flag.NewFlagSet("nas", flag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// fakeOutput lays out empty files where the disk-reading commands look for
+// the artifacts of earlier stages (construction only checks they exist).
+func fakeOutput(t *testing.T) string {
+	t.Helper()
+	out := t.TempDir()
+	paths := []string{stages.StatsPath(out)}
+	for _, split := range []string{"train", "calib", "val", "test"} {
+		paths = append(paths, filepath.Join(stages.ExamplesDir(out), split+"-00000-of-00001.parquet"))
+	}
+	for _, run := range []string{"uniform", "bestup-3"} {
+		paths = append(paths, stages.CheckpointPath(out, run, 1), filepath.Join(evalsDir(out, run), "sample-00000-of-00001.parquet"))
+	}
+	for _, p := range paths {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// writeIDX writes an IDX dataset of ntrain and ntest size x size images.
+func writeIDX(t *testing.T, dir string, size, ntrain, ntest int) {
+	t.Helper()
+	for _, side := range []struct {
+		prefix string
+		n      int
+	}{{"train", ntrain}, {"t10k", ntest}} {
+		d := &data.Dataset{Height: size, Width: size, Channels: 1, Classes: 10}
+		for i := range side.n {
+			for p := range size * size {
+				d.Pixels = append(d.Pixels, byte(i*7+p))
+			}
+			d.Labels = append(d.Labels, uint8(i%10))
+		}
+		var im, lb bytes.Buffer
+		if err := data.EncodeIDX(&im, &lb, d); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range map[string][]byte{side.prefix + "-images-idx3-ubyte": im.Bytes(), side.prefix + "-labels-idx1-ubyte": lb.Bytes()} {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
