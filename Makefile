@@ -12,7 +12,7 @@ PRESET      ?= quick
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/attentivenas
 
-.PHONY: all build data run test lint unit bench fuzz clean
+.PHONY: all build data run test lint unit worker bench fuzz clean
 
 all: build
 
@@ -35,12 +35,12 @@ data:
 		exit 1; \
 	fi
 
-# For now `make run` runs the preprocess stage only; it becomes the full
-# pipeline (`$(BIN) run --preset=$(PRESET) ...`) once the other stages land.
+# The whole pipeline on Fashion-MNIST, locally (prism). OUT holds every
+# artifact; $(OUT)/pareto/report.html is the report.
 run: data build
-	$(BIN) preprocess --data=$(DATA_DIR) --output=$(OUT)
+	$(BIN) run --preset=$(PRESET) --data=$(DATA_DIR) --output=$(OUT)
 
-test: lint unit
+test: lint unit worker
 
 lint:
 	$(GO) mod download
@@ -52,6 +52,10 @@ lint:
 unit:
 	$(GO) test ./...
 	$(FAST) $(GO) test ./nas/kernels/...
+
+# The binary Dataflow workers run: Linux, no cgo, portable kernels.
+worker:
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -o bin/worker ./pipelines/attentivenas
 
 bench: build
 	$(BIN) bench

@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"fmt"
+	"os"
 	"reflect"
 	"sync"
 	"time"
@@ -158,6 +159,12 @@ func (f *evaluateFn) ProcessElement(ctx context.Context, job EvalJob, calib, val
 		row.TestTop1, row.TestLoss, row.TestImages = tr.Top1, tr.Loss, int64(tr.Images)
 	}
 	row.WallSeconds = time.Since(start).Seconds()
+	test := ""
+	if row.TestTop1 >= 0 {
+		test = fmt.Sprintf(", test %.4f", row.TestTop1)
+	}
+	fmt.Fprintf(os.Stderr, "evaluate %s: %s subnet %s, %.2f MFLOPs: val top-1 %.4f%s, %.2f ms (%.1fs)\n",
+		job.Run, job.Origin, row.Arch, float64(row.FLOPs)/1e6, row.Top1, test, row.LatencyMs, row.WallSeconds)
 	evalSubnets.Inc(ctx, 1)
 	evalImages.Inc(ctx, row.CalibImages+row.EvalImages+row.TestImages)
 	emit(row)

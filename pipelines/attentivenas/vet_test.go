@@ -54,6 +54,7 @@ func TestRegistered(t *testing.T) {
 		{"pareto", func(t *testing.T, s beam.Scope) error {
 			return buildPareto(ctx, s, parseNASFlags(t, "--output="+fakeOutput(t)))
 		}},
+		{"export", buildExportForVet},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, s := beam.NewPipelineWithRoot()
