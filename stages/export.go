@@ -32,6 +32,10 @@ func init() {
 	beam.RegisterType(reflect.TypeFor[ExportConfig]())
 	beam.RegisterType(reflect.TypeFor[exportFn]())
 	beamreg.Method3x1((*exportFn).ProcessElement)
+	beam.RegisterType(reflect.TypeFor[pickExportFn]())
+	beamreg.Method4x1((*pickExportFn).ProcessElement)
+	register.Emitter1[ExportConfig]()
+	register.Iter1[schemas.Eval]()
 	register.Emitter1[string]()
 }
 
@@ -184,6 +188,49 @@ func Export(s beam.Scope, jobs beam.PCollection) beam.PCollection {
 	s = s.Scope("stages.Export")
 	jobs = beam.Reshuffle(s, jobs)
 	return beam.ParDo(s, &exportFn{}, jobs)
+}
+
+// ExportPicked exports, for each of runs, the evaluated subnet that pick
+// (see ParsePick) chooses among its evaluations: evals is
+// PCollection<schemas.Eval>, read as a side input once it is complete. The
+// export reproduces the chosen row (ExportFromEval). A run without a
+// matching evaluation fails the stage. Out: PCollection<string> of the model
+// paths, as Export.
+func ExportPicked(s beam.Scope, evals beam.PCollection, output, spaceJSON string, runs []string, pick Pick) beam.PCollection {
+	s = s.Scope("stages.ExportPicked")
+	jobs := beam.ParDo(s, &pickExportFn{Output: output, Space: spaceJSON, Runs: runs, Pick: pick.String()},
+		beam.Impulse(s), beam.SideInput{Input: evals})
+	return Export(s, jobs)
+}
+
+type pickExportFn struct {
+	Output, Space string
+	Runs          []string
+	Pick          string // Pick.String()
+}
+
+func (f *pickExportFn) ProcessElement(ctx context.Context, _ []byte, rows func(*schemas.Eval) bool, emit func(ExportConfig)) error {
+	pick, err := ParsePick(f.Pick)
+	if err != nil {
+		return err
+	}
+	byRun := map[string][]schemas.Eval{}
+	var e schemas.Eval
+	for rows(&e) {
+		byRun[e.Run] = append(byRun[e.Run], e)
+		e = schemas.Eval{}
+	}
+	for _, run := range f.Runs {
+		if len(byRun[run]) == 0 {
+			return fmt.Errorf("export: run %s has no evaluations", run)
+		}
+		best, err := PickEval(byRun[run], pick)
+		if err != nil {
+			return fmt.Errorf("export: run %s: %w", run, err)
+		}
+		emit(ExportFromEval(f.Output, f.Space, best, pick.Name(), pick.String()))
+	}
+	return nil
 }
 
 type exportFn struct{}

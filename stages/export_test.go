@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"encoding/json"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"math"
 	"os"
 	"path/filepath"
@@ -242,6 +243,26 @@ func TestExportStage(t *testing.T) {
 			t.Fatalf("JSON description %+v differs from the model's %+v", fromFile, d)
 		}
 	}
+	// ExportPicked chooses the best row itself and exports the same model.
+	p, s = beam.NewPipelineWithRoot()
+	passert.Equals(s, ExportPicked(s, beam.CreateList(s, evals), out, tinySpace, []string{"uniform"}, Pick{Kind: PickBest}),
+		ExportPath(out, "uniform", PickBest))
+	if err := ptest.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	want, err := PickEval(evals, Pick{Kind: PickBest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, d, err := ReadModel(ctx, ExportPath(out, "uniform", PickBest)); err != nil || d.ArchKey != want.Arch || d.ValTop1 != want.Top1 {
+		t.Fatalf("picked export %+v (err %v), want the best row %s (val %v)", d, err, want.Arch, want.Top1)
+	}
+	p, s = beam.NewPipelineWithRoot()
+	ExportPicked(s, beam.CreateList(s, evals), out, tinySpace, []string{"uniform", "bestup-3"}, Pick{Kind: PickBest})
+	if err := ptest.Run(p); err == nil || !strings.Contains(err.Error(), "run bestup-3 has no evaluations") {
+		t.Errorf("a run without evaluations: error %v", err)
+	}
+
 	if !varied {
 		t.Logf("every subnet has the same val top-1 (%v): the equality checks are weaker than intended", evals[0].Top1)
 	}

@@ -49,7 +49,7 @@ type PredictorConfig struct {
 	Holdout float64  // fraction of pairs held out for the reported metrics; 0 = 0.25
 	Folds   int      // folds of the out-of-fold predictions for rank quality; 0 = 5
 	// BinWidth groups subnets of similar FLOPs for rank quality (MACs);
-	// 0 = the sampler's default bin width.
+	// 0 = wide enough for about 10 evaluations per bin (predictor.AutoBinWidth).
 	BinWidth int64
 	Batch    int // images of the minibatch-loss estimate; 0 = 128
 }
@@ -174,7 +174,7 @@ func FitRunPredictors(ctx context.Context, run string, evals []schemas.Eval, cal
 	// Rank quality within FLOPs bins: minibatch loss vs out-of-fold predictor.
 	width := cfg.BinWidth
 	if width == 0 {
-		width = sampler.DefaultBinWidth
+		width = predictor.AutoBinWidth(flops, 10, sampler.DefaultBinWidth/2)
 	}
 	folds := cfg.Folds
 	if folds == 0 {

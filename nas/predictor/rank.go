@@ -96,3 +96,17 @@ func RankByBin(flops []int64, width int64, estimate, truth []float64, minN int) 
 	}
 	return bins, tsum / wsum
 }
+
+// AutoBinWidth returns a FLOPs bin width for RankByBin that gives about
+// perBin items per bin over the range of flops, rounded up to a multiple of
+// step (and at least step): fixed narrow bins leave a few dozen evaluations
+// spread one or two per bin, too few for a rank correlation.
+func AutoBinWidth(flops []int64, perBin int, step int64) int64 {
+	if len(flops) == 0 || perBin <= 0 || step <= 0 {
+		return max(step, 1)
+	}
+	lo, hi := slices.Min(flops), slices.Max(flops)
+	bins := max(1, len(flops)/perBin)
+	w := (hi - lo + int64(bins)) / int64(bins) // ceil((hi-lo+1)/bins)
+	return max(step, (w+step-1)/step*step)
+}

@@ -65,3 +65,28 @@ func TestFitLatencyModel(t *testing.T) {
 		t.Fatal("2 points accepted")
 	}
 }
+
+func TestAutoBinWidth(t *testing.T) {
+	flops := make([]int64, 60)
+	for i := range flops {
+		flops[i] = 1_000_000 + int64(i)*200_000 // 1.0 .. 12.8 M
+	}
+	w := AutoBinWidth(flops, 10, 250_000)
+	if w%250_000 != 0 || w < 1_750_000 || w > 2_250_000 {
+		t.Fatalf("width %d, want a multiple of 250k near 11.8M/6", w)
+	}
+	bins, _ := RankByBin(flops, w, make([]float64, 60), make([]float64, 60), 5)
+	n := 0
+	for _, b := range bins {
+		n += b.N
+	}
+	if len(bins) < 5 || n < 50 {
+		t.Errorf("%d bins holding %d of 60 items with width %d", len(bins), n, w)
+	}
+	if got := AutoBinWidth(nil, 10, 250_000); got != 250_000 {
+		t.Errorf("no items: width %d, want the step", got)
+	}
+	if got := AutoBinWidth([]int64{5, 5, 5}, 10, 1000); got != 1000 {
+		t.Errorf("one value: width %d, want the step", got)
+	}
+}

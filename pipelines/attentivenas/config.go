@@ -37,13 +37,13 @@ type preset struct {
 
 var presets = map[string]preset{
 	// quick: the README's main job, the whole pipeline in about 15 minutes
-	// on 2 cores. Two jobs (uniform, BestUp-3) train side by side on 20,480
-	// images each (2 epochs of 10,240), so each sees about 40% of Fashion-
-	// MNIST once: enough for subnets well above chance and a front with a
-	// visible slope, not for the final accuracy.
+	// on 2 cores. Two jobs (uniform, BestUp-3) train side by side, each for
+	// 400 sandwich steps of 64 images (2 epochs of 12,800), about half of
+	// Fashion-MNIST seen once: enough for subnets well above chance and a
+	// front with a visible slope, not for the final accuracy.
 	"quick": {
-		Samplers: "uniform,bestup-3", Epochs: 2, Batch: 128, Limit: 10240, LR: 0.1,
-		EvalSubnets: 60, CalibImages: 1000, EvalImages: 2000, Test: true, TestImages: 2000, LatencyRuns: 20,
+		Samplers: "uniform,bestup-3", Epochs: 2, Batch: 64, Limit: 12800, LR: 0.1,
+		EvalSubnets: 80, CalibImages: 1000, EvalImages: 2000, Test: true, TestImages: 2000, LatencyRuns: 20,
 		Population: 256, Mutations: 64, Crossovers: 64, Generations: 10, Bucket: 500_000,
 	},
 	// full: the ablation of the paper at small scale: uniform vs BestUp-3 vs

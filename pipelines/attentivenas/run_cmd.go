@@ -18,7 +18,7 @@ func init() {
 	pf := &preprocessFlags{}
 	addCommand(&command{
 		name: "run",
-		summary: "the whole pipeline as one Beam job: preprocess -> train (one job per sampler) -> evaluate -> predictor -> search -> evaluate shortlist -> pareto + report; " +
+		summary: "the whole pipeline as one Beam job: preprocess -> train (one job per sampler) -> evaluate -> predictor -> search -> evaluate shortlist -> pareto + report, and export of each run's best subnet; " +
 			"ends with a summary of the fronts",
 		flags: func(fs *flag.FlagSet) {
 			f.register(fs)
@@ -37,6 +37,10 @@ func init() {
 		},
 	})
 }
+
+// runExportPick is the subnet of each run that `run` exports; the export
+// command picks others (--pick=flops<=N...).
+var runExportPick = stages.Pick{Kind: stages.PickBest}
 
 // buildAll chains every stage in one pipeline; PCollections of the paths
 // each stage commits order the next ones.
@@ -80,6 +84,7 @@ func buildAll(ctx context.Context, s beam.Scope, f *nasFlags, pre stages.Preproc
 	searched, searchFiles := searchPhase(s, f, spaceJSON, runs, sampled, splits)
 	all := beam.Flatten(s, sampled, searched)
 	stages.Pareto(s, all, beam.Flatten(s, sampledFiles, searchFiles), f.paretoConfig(spaceJSON, runs))
+	stages.ExportPicked(s, all, f.output, spaceJSON, runs, runExportPick)
 	return ex.Plan, nil
 }
 
@@ -116,6 +121,13 @@ func runAll(ctx context.Context, w io.Writer, f *nasFlags, pre stages.Preprocess
 	}
 	if err := sum.WriteText(w); err != nil {
 		return err
+	}
+	for _, run := range runs {
+		_, d, err := stages.ReadModel(ctx, stages.ExportPath(f.output, run, runExportPick.Name()))
+		if err != nil {
+			return err
+		}
+		printExport(w, d)
 	}
 	fmt.Fprintf(w, "run: done in %v\n", time.Since(start).Round(time.Second))
 	return nil

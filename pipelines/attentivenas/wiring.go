@@ -117,7 +117,7 @@ func (f *nasFlags) evaluateConfig(spaceJSON string) stages.EvaluateConfig {
 }
 
 func (f *nasFlags) predictorConfig(spaceJSON string) stages.PredictorConfig {
-	return stages.PredictorConfig{Output: f.output, Space: spaceJSON, Seed: f.seed, BinWidth: f.priorBin}
+	return stages.PredictorConfig{Output: f.output, Space: spaceJSON, Seed: f.seed}
 }
 
 func (f *nasFlags) searchConfig(spaceJSON string) stages.SearchConfig {
