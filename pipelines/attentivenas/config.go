@@ -21,7 +21,7 @@ type preset struct {
 	Epochs      int     // per job
 	Batch       int     // images per sandwich step
 	Limit       int     // train images per epoch (0 = the whole split)
-	LR          float64 // peak learning rate
+	LR          float64 // peak learning rate; 0 = the reference's 0.1 per 256 images of batch
 	EvalSubnets int     // subnets evaluated per run, stratified over FLOPs (plus min and max)
 	CalibImages int     // BN recalibration images
 	EvalImages  int     // val images per evaluation
@@ -42,7 +42,7 @@ var presets = map[string]preset{
 	// Fashion-MNIST seen once: enough for subnets well above chance and a
 	// front with a visible slope, not for the final accuracy.
 	"quick": {
-		Samplers: "uniform,bestup-3", Epochs: 2, Batch: 64, Limit: 12800, LR: 0.1,
+		Samplers: "uniform,bestup-3", Epochs: 2, Batch: 64, Limit: 12800,
 		EvalSubnets: 80, CalibImages: 1000, EvalImages: 2000, Test: true, TestImages: 2000, LatencyRuns: 20,
 		Population: 256, Mutations: 64, Crossovers: 64, Generations: 10, Bucket: 500_000,
 	},
@@ -51,7 +51,7 @@ var presets = map[string]preset{
 	// (about 318k images per job), 300 evaluated subnets per run, the
 	// reference's evolution sizes.
 	"full": {
-		Samplers: "uniform,bestup-3,worstup-3", Epochs: 6, Batch: 128, Limit: 0, LR: 0.1,
+		Samplers: "uniform,bestup-3,worstup-3", Epochs: 6, Batch: 128, Limit: 0,
 		EvalSubnets: 300, CalibImages: 2000, EvalImages: 5000, Test: true, TestImages: 0, LatencyRuns: 30,
 		Population: 512, Mutations: 128, Crossovers: 128, Generations: 20, Bucket: 250_000,
 	},
@@ -82,7 +82,7 @@ func (f *nasFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.p.Epochs, "epochs", 0, "epochs per training job")
 	fs.IntVar(&f.p.Batch, "batch", 0, "images per sandwich step")
 	fs.IntVar(&f.p.Limit, "limit", 0, "train images per epoch (a prefix of each epoch's shuffle); 0 = the preset's")
-	fs.Float64Var(&f.p.LR, "lr", 0, "peak learning rate (warm-up, then cosine to 0)")
+	fs.Float64Var(&f.p.LR, "lr", 0, "peak learning rate (warm-up, then cosine to 0); 0 = the reference's 0.1 per 256 images of batch (0.025 at batch 64)")
 	fs.BoolVar(&f.flip, "flip", false, "augmentation: random horizontal flips (off: Fashion-MNIST classes are not all mirror-symmetric in shape)")
 	fs.IntVar(&f.shift, "shift", 2, "augmentation: random shifts of up to this many pixels")
 	fs.Int64Var(&f.priorBin, "prior_bin", 0, "FLOPs bin width of the attentive samplers' prior, MACs (0 = 500,000)")
@@ -141,6 +141,12 @@ func (f *nasFlags) resolve() error {
 	def("batch", &f.p.Batch, pr.Batch)
 	def("limit", &f.p.Limit, pr.Limit)
 	def("lr", &f.p.LR, pr.LR)
+	if f.p.LR == 0 && f.p.Batch > 0 {
+		// Linear scaling as in the reference. Measured on Fashion-MNIST, 400
+		// sandwich steps of 64: largest/smallest val top-1 76.9%/72.8% at
+		// 0.025, 71.4%/69.3% at 0.1.
+		f.p.LR = 0.1 * float64(f.p.Batch) / 256
+	}
 	def("eval_subnets", &f.p.EvalSubnets, pr.EvalSubnets)
 	def("calib_images", &f.p.CalibImages, pr.CalibImages)
 	def("eval_images", &f.p.EvalImages, pr.EvalImages)
