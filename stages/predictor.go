@@ -91,6 +91,7 @@ func (f *fitPredictorFn) ProcessElement(ctx context.Context, run string, rows fu
 	var e schemas.Eval
 	for rows(&e) {
 		evals = append(evals, e)
+		e = schemas.Eval{} // the next row must not share e's slices
 	}
 	p, err := FitRunPredictors(ctx, run, evals, collect(calib), first(stats), PredictorConfig{
 		Output: f.Output, Space: f.Space, Seed: f.Seed, Kinds: f.Kinds, Holdout: f.Holdout,

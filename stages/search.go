@@ -26,7 +26,7 @@ func init() {
 	register.Emitter1[EvalJob]()
 }
 
-var searchScored = beam.NewCounter("search", "archs_scored")
+var searchShortlisted = beam.NewCounter("search", "shortlisted")
 
 // SearchPath is search/<run>.parquet, a run's shortlist.
 func SearchPath(out, run string) string { return joinPath(out, "search/"+run+".parquet") }
@@ -70,12 +70,13 @@ func (f *searchFn) ProcessElement(ctx context.Context, run string, rows func(*sc
 	var e schemas.Eval
 	for rows(&e) {
 		evals = append(evals, e)
+		e = schemas.Eval{} // the next row must not share e's slices
 	}
 	jobs, err := SearchRun(ctx, run, evals, f.Cfg, os.Stderr)
 	if err != nil {
 		return fmt.Errorf("search %s: %w", run, err)
 	}
-	searchScored.Inc(ctx, int64(len(jobs)))
+	searchShortlisted.Inc(ctx, int64(len(jobs)))
 	for _, j := range jobs {
 		emit(j)
 	}
