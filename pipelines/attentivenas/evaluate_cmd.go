@@ -61,7 +61,7 @@ func buildEvaluate(ctx context.Context, s beam.Scope, f *nasFlags) (int, error) 
 		jobs = append(jobs, evalJobs(run, ckpt, f.seed, archs, origins)...)
 	}
 	rows := stages.Evaluate(s, beam.CreateList(s, jobs), splits, beam.PCollection{}, f.evaluateConfig(spaceJSON))
-	writeEvals(s, rows, f.output, runs, evalPhase(f))
+	writeEvals(s, rows, f.output, runs, evalPhase(f), len(archs))
 	return len(jobs), nil
 }
 

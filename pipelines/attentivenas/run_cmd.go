@@ -79,7 +79,7 @@ func buildAll(ctx context.Context, s beam.Scope, f *nasFlags, pre stages.Preproc
 		ejobs = append(ejobs, evalJobs(job.Run, stages.CheckpointPath(f.output, job.Run, job.Epochs), f.seed, archs, origins)...)
 	}
 	sampled := stages.Evaluate(s, beam.CreateList(s, ejobs), splits, ckpts, f.evaluateConfig(spaceJSON))
-	sampledFiles := writeEvals(s, sampled, f.output, runs, evalPhase(f))
+	sampledFiles := writeEvals(s, sampled, f.output, runs, evalPhase(f), len(archs))
 
 	searched, searchFiles := searchPhase(s, f, spaceJSON, runs, sampled, splits)
 	all := beam.Flatten(s, sampled, searched)

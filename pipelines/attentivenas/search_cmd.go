@@ -36,7 +36,7 @@ func searchPhase(s beam.Scope, f *nasFlags, spaceJSON string, runs []string, eva
 	preds := stages.FitPredictors(s, evals, splits.Calib, splits.Stats, f.predictorConfig(spaceJSON))
 	jobs := stages.Search(s, evals, preds, f.searchConfig(spaceJSON))
 	rows := stages.Evaluate(s, jobs, splits, beam.PCollection{}, f.evaluateConfig(spaceJSON))
-	written := writeEvals(s, rows, f.output, runs, "search")
+	written := writeEvals(s, rows, f.output, runs, "search", 0)
 	return rows, beam.Flatten(s, preds, written)
 }
 

@@ -129,11 +129,18 @@ func (f *nasFlags) searchConfig(spaceJSON string) stages.SearchConfig {
 // writeEvals writes each run's evaluations to evals/<run>/<phase>-*.parquet
 // and returns the written paths. phase keeps the sample, search and user
 // evaluations of a run in separate shard sets, so one never replaces another.
-func writeEvals(s beam.Scope, rows beam.PCollection, out string, runs []string, phase string) beam.PCollection {
+// perRun > 0 is the number of rows each run must have for its shard set to
+// be committed (so a failed job never replaces a complete set with part of
+// one); 0 when it is only known at run time.
+func writeEvals(s beam.Scope, rows beam.PCollection, out string, runs []string, phase string, perRun int) beam.PCollection {
 	var written []beam.PCollection
 	for _, run := range runs {
 		rs := beam.ParDo(s, &runFilterFn{Run: run}, rows)
-		written = append(written, pqio.Write[schemas.Eval](s, evalsDir(out, run), phase, rs))
+		var opts []pqio.Option
+		if perRun > 0 {
+			opts = append(opts, pqio.ExpectRows(int64(perRun)))
+		}
+		written = append(written, pqio.Write[schemas.Eval](s, evalsDir(out, run), phase, rs, opts...))
 	}
 	return beam.Flatten(s, written...)
 }

@@ -294,3 +294,23 @@ func TestWriteAfterIncomplete(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriteExpectRows: with ExpectRows, a write whose shards hold another
+// number of rows commits nothing and fails the job; the right number commits.
+func TestWriteExpectRows(t *testing.T) {
+	dir := t.TempDir()
+	p, s := beam.NewPipelineWithRoot()
+	Write[testRow](s, dir, "part", beam.CreateList(s, makeRows(20)), ExpectRows(21))
+	if _, err := ptest.RunWithMetrics(p); err == nil || !strings.Contains(err.Error(), "hold 20 rows, 21 expected") {
+		t.Fatalf("error %v, want it to count 20 of 21 rows", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "part-*")); len(m) != 0 {
+		t.Errorf("committed %v", m)
+	}
+	p, s = beam.NewPipelineWithRoot()
+	files := Write[testRow](s, dir, "part", beam.CreateList(s, makeRows(20)), ExpectRows(20))
+	passert.Count(s, files, "files", 1)
+	if _, err := ptest.RunWithMetrics(p); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -27,6 +27,7 @@ type Option func(*config)
 type config struct {
 	after         beam.PCollection // Write only: commit once it holds afterCount elements
 	afterCount    int
+	expectRows    int64 // Write only: commit only if the shards hold this many rows
 	rowGroupRows  int64
 	rowGroupBytes int64
 	metadata      map[string]string
@@ -83,6 +84,20 @@ func After(done beam.PCollection, n int) Option {
 			return
 		}
 		c.after, c.afterCount = done, n
+	}
+}
+
+// ExpectRows makes Write commit its shards only if together they hold
+// exactly n rows (n > 0): when the writer knows how many rows a complete
+// run produces, a job that failed half-way (on prism, downstream stages may
+// still run after a failed bundle) cannot replace a complete shard set with
+// a partial one. WriteFile ignores it.
+func ExpectRows(n int64) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.err = errors.Join(c.err, fmt.Errorf("ExpectRows(%d): must be > 0", n))
+		}
+		c.expectRows = n
 	}
 }
 

@@ -97,7 +97,7 @@ func Write[T Schema](s beam.Scope, dir, prefix string, rows beam.PCollection, op
 		gate = c.after
 	}
 	return beam.ParDo(fs, &finalizeFn[T]{
-		Dir: dir, Prefix: prefix, TmpDir: tmpDir, AfterCount: c.afterCount,
+		Dir: dir, Prefix: prefix, TmpDir: tmpDir, AfterCount: c.afterCount, ExpectRows: c.expectRows,
 		Metadata: clone(c.metadata), RowGroupRows: c.rowGroupRows, RowGroupBytes: c.rowGroupBytes,
 	}, beam.Impulse(fs), beam.SideInput{Input: tmps}, beam.SideInput{Input: gate})
 }
@@ -200,6 +200,7 @@ type finalizeFn[T Schema] struct {
 	RowGroupRows  int64             // for the empty shard
 	RowGroupBytes int64             // for the empty shard
 	AfterCount    int               // > 0: the After gate must hold this many elements
+	ExpectRows    int64             // > 0: the temporary shards must hold this many rows
 }
 
 // The second side input is the After gate. Counting its elements, rather
@@ -222,6 +223,11 @@ func (f *finalizeFn[T]) ProcessElement(ctx context.Context, _ []byte, tmps, gate
 	for tmps(&p) {
 		paths = append(paths, p)
 	}
+	if f.ExpectRows > 0 {
+		if err := f.checkRows(ctx, paths); err != nil {
+			return err
+		}
+	}
 	fs, err := newFsys(ctx, f.Dir)
 	if err != nil {
 		return fileErr("commit", f.Dir, err)
@@ -234,6 +240,28 @@ func (f *finalizeFn[T]) ProcessElement(ctx context.Context, _ []byte, tmps, gate
 		emit(p)
 	}
 	filesCommitted.Inc(ctx, int64(len(finals)))
+	return nil
+}
+
+// checkRows counts the rows of the temporary shards from their footers.
+func (f *finalizeFn[T]) checkRows(ctx context.Context, tmps []string) error {
+	var n int64
+	for _, p := range slices.Compact(slices.Sorted(slices.Values(tmps))) {
+		r, err := OpenReader[T](ctx, p)
+		if err != nil {
+			return err
+		}
+		for i := range r.NumRowGroups() {
+			n += r.RowGroupNumRows(i)
+		}
+		if err := r.Close(); err != nil {
+			return err
+		}
+	}
+	if n != f.ExpectRows {
+		return fmt.Errorf("pqio: %s: not committing: the shards hold %d rows, %d expected (the job failed elsewhere?)",
+			joinPath(f.Dir, f.Prefix+"-*"), n, f.ExpectRows)
+	}
 	return nil
 }
 
