@@ -12,7 +12,7 @@ PRESET      ?= quick
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/attentivenas
 
-.PHONY: all build data run test lint unit worker bench fuzz clean
+.PHONY: all build data run test testdata lint unit worker bench fuzz clean
 
 all: build
 
@@ -40,7 +40,12 @@ data:
 run: data build
 	$(BIN) run --preset=$(PRESET) --data=$(DATA_DIR) --output=$(OUT)
 
-test: lint unit worker
+test: testdata lint unit worker
+
+# The tests that train on real Fashion-MNIST skip when it is missing, so a
+# machine without apt still runs the rest.
+testdata:
+	@$(MAKE) --no-print-directory data || echo "test: Fashion-MNIST unavailable; the tests that need it will skip"
 
 lint:
 	$(GO) mod download
