@@ -211,7 +211,14 @@ func TestEvaluateStage(t *testing.T) {
 	for _, maxParams := range []int64{0, sp.Params(archs[len(archs)/2])} {
 		sc := SearchConfig{Output: out, Space: tinySpace, Seed: 2, Population: 8, Mutations: 4, Crossovers: 4,
 			Generations: 3, BucketWidth: 20_000, MaxParams: maxParams}
-		jobs, err := SearchRun(ctx, "uniform", rows, sc, discard{})
+		// Half of the space evaluated: the shortlist's jobs are the archs not
+		// evaluated yet.
+		half := rows[:len(rows)/2]
+		evaluated := map[string]bool{}
+		for _, r := range half {
+			evaluated[r.Arch] = true
+		}
+		jobs, err := SearchRun(ctx, "uniform", half, sc, discard{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,6 +229,9 @@ func TestEvaluateStage(t *testing.T) {
 			a, err := sp.ArchFromVector32(j.Vector)
 			if err != nil {
 				t.Fatalf("search proposed an invalid arch: %v", err)
+			}
+			if evaluated[a.Key()] {
+				t.Fatalf("search asked to evaluate %v again", a)
 			}
 			if maxParams > 0 && sp.Params(a) > maxParams {
 				t.Fatalf("search proposed %v with %d params over the budget %d", a, sp.Params(a), maxParams)

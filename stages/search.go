@@ -126,7 +126,18 @@ func SearchRun(ctx context.Context, run string, evals []schemas.Eval, cfg Search
 	if err != nil {
 		return nil, err
 	}
+	// The shortlist is evaluated on the run's newest checkpoint (names end in
+	// epoch-NNNN.parquet), skipping archs already evaluated there.
 	ckpt := evals[0].Checkpoint
+	for _, e := range evals {
+		ckpt = max(ckpt, e.Checkpoint)
+	}
+	done := map[string]bool{}
+	for _, e := range evals {
+		if e.Checkpoint == ckpt {
+			done[e.Arch] = true
+		}
+	}
 	rows := make([]schemas.SearchCandidate, 0, len(res.Archive))
 	jobs := make([]EvalJob, 0, len(res.Archive))
 	for _, c := range res.Archive {
@@ -137,12 +148,14 @@ func SearchRun(ctx context.Context, run string, evals []schemas.Eval, cfg Search
 			row.LatencyMs = lat.Predict(c.FLOPs, c.Params)
 		}
 		rows = append(rows, row)
-		jobs = append(jobs, EvalJob{Run: run, Checkpoint: ckpt, Vector: c.Arch.Vector32(), Origin: schemas.OriginSearch, Seed: cfg.Seed})
+		if !done[row.Arch] {
+			jobs = append(jobs, EvalJob{Run: run, Checkpoint: ckpt, Vector: c.Arch.Vector32(), Origin: schemas.OriginSearch, Seed: cfg.Seed})
+		}
 	}
 	if err := pqio.WriteFile(ctx, SearchPath(cfg.Output, run), rows); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(w, "search %s: %d archs scored over %d generations, shortlist of %d (predictor %s, held-out tau %.3f)\n",
-		run, len(res.Evaluated), len(res.Generations)-1, len(rows), pred.Row.Kind, pred.Row.KendallTau)
+	fmt.Fprintf(w, "search %s: %d archs scored over %d generations, shortlist of %d (predictor %s, held-out tau %.3f), %d not evaluated yet\n",
+		run, len(res.Evaluated), len(res.Generations)-1, len(rows), pred.Row.Kind, pred.Row.KendallTau, len(jobs))
 	return jobs, nil
 }
