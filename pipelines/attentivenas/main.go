@@ -71,6 +71,7 @@ func main() {
 	if !*verbose {
 		beamlog.LogLevel = "warn"
 	}
+	setMemoryLimit()
 	beam.Init() // on a worker (--worker) this runs the SDK harness and never returns
 	if cmd == nil {
 		usage()
