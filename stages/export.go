@@ -215,10 +215,8 @@ func (f *pickExportFn) ProcessElement(ctx context.Context, _ []byte, rows func(*
 		return err
 	}
 	byRun := map[string][]schemas.Eval{}
-	var e schemas.Eval
-	for rows(&e) {
+	for _, e := range collect(rows) {
 		byRun[e.Run] = append(byRun[e.Run], e)
-		e = schemas.Eval{}
 	}
 	for _, run := range f.Runs {
 		if len(byRun[run]) == 0 {

@@ -158,13 +158,7 @@ type paretoFn struct {
 }
 
 func (f *paretoFn) ProcessElement(ctx context.Context, _ []byte, rows func(*schemas.Eval) bool, _ func(*string) bool, emit func(string)) error {
-	var evals []schemas.Eval
-	var e schemas.Eval
-	for rows(&e) {
-		evals = append(evals, e)
-		e = schemas.Eval{}
-	}
-	sum, err := ParetoReport(ctx, evals, f.Cfg)
+	sum, err := ParetoReport(ctx, collect(rows), f.Cfg)
 	if err != nil {
 		return fmt.Errorf("pareto: %w", err)
 	}

@@ -87,13 +87,7 @@ type fitPredictorFn struct {
 }
 
 func (f *fitPredictorFn) ProcessElement(ctx context.Context, run string, rows func(*schemas.Eval) bool, calib, stats func(*string) bool, emit func(string)) error {
-	var evals []schemas.Eval
-	var e schemas.Eval
-	for rows(&e) {
-		evals = append(evals, e)
-		e = schemas.Eval{} // the next row must not share e's slices
-	}
-	p, err := FitRunPredictors(ctx, run, evals, collect(calib), first(stats), PredictorConfig{
+	p, err := FitRunPredictors(ctx, run, collect(rows), collect(calib), first(stats), PredictorConfig{
 		Output: f.Output, Space: f.Space, Seed: f.Seed, Kinds: f.Kinds, Holdout: f.Holdout,
 		Folds: f.Folds, BinWidth: f.BinWidth, Batch: f.Batch})
 	if err != nil {

@@ -66,13 +66,7 @@ type searchFn struct {
 }
 
 func (f *searchFn) ProcessElement(ctx context.Context, run string, rows func(*schemas.Eval) bool, _ func(*string) bool, emit func(EvalJob)) error {
-	var evals []schemas.Eval
-	var e schemas.Eval
-	for rows(&e) {
-		evals = append(evals, e)
-		e = schemas.Eval{} // the next row must not share e's slices
-	}
-	jobs, err := SearchRun(ctx, run, evals, f.Cfg, os.Stderr)
+	jobs, err := SearchRun(ctx, run, collect(rows), f.Cfg, os.Stderr)
 	if err != nil {
 		return fmt.Errorf("search %s: %w", run, err)
 	}

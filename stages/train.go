@@ -111,13 +111,17 @@ func (f *trainFn) ProcessElement(ctx context.Context, job TrainJob, shards, stat
 	return nil
 }
 
-func collect(it func(*string) bool) []string {
-	var out []string
-	var s string
-	for it(&s) {
-		out = append(out, s)
+// collect drains a side-input iterator. Every element is decoded into a
+// fresh value, so elements never share slices.
+func collect[T any](it func(*T) bool) []T {
+	var out []T
+	for {
+		var v T
+		if !it(&v) {
+			return out
+		}
+		out = append(out, v)
 	}
-	return out
 }
 
 func first(it func(*string) bool) string {

@@ -456,14 +456,14 @@ type timer struct {
 
 func startTimer() timer {
 	runtime.GC() // the previous benchmark's garbage is not this one's cost
-	c, ok := cpuTime()
+	c, ok := infer.ProcessCPUTime()
 	return timer{start: time.Now(), cpu: c, cpuOK: ok}
 }
 
 // stop returns the elapsed wall seconds and CPU seconds (0 when unknown).
 func (t timer) stop() (wall, cpu float64) {
 	wall = time.Since(t.start).Seconds()
-	if c, ok := cpuTime(); ok && t.cpuOK {
+	if c, ok := infer.ProcessCPUTime(); ok && t.cpuOK {
 		cpu = (c - t.cpu).Seconds()
 	}
 	return wall, cpu

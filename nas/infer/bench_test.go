@@ -63,7 +63,7 @@ var cpuStart time.Duration
 // resetTimer is b.ResetTimer that also restarts the CPU-time count.
 func resetTimer(b *testing.B) {
 	b.ResetTimer()
-	cpuStart, _ = cpuTime()
+	cpuStart, _ = ProcessCPUTime()
 }
 
 // report sets images/s and GFLOP/s for images processed per op, and
@@ -74,7 +74,7 @@ func report(b *testing.B, sp *space.Space, a space.Arch, images int) {
 	ips := float64(images) * float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(ips, "img/s")
 	b.ReportMetric(2*float64(sp.FLOPs(a))*ips/1e9, "GFLOP/s")
-	if c, ok := cpuTime(); ok && c > cpuStart {
+	if c, ok := ProcessCPUTime(); ok && c > cpuStart {
 		b.ReportMetric(float64(images)*float64(b.N)/(c-cpuStart).Seconds(), "cpu-img/s")
 	}
 	b.ReportMetric(0, "ns/op")

@@ -4,5 +4,5 @@ package infer
 
 import "time"
 
-// cpuTime is not available on this platform.
-func cpuTime() (time.Duration, bool) { return 0, false }
+// ProcessCPUTime is not available on this platform.
+func ProcessCPUTime() (time.Duration, bool) { return 0, false }

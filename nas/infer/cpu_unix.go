@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// cpuTime returns the process's user+system CPU time.
-func cpuTime() (time.Duration, bool) {
+// ProcessCPUTime returns the process's user+system CPU time.
+func ProcessCPUTime() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false

@@ -44,7 +44,7 @@ func Latency(m *Model, runs int) (median time.Duration, threads int) {
 		m.Forward(logits, x, 1)
 	}
 	times := make([]time.Duration, runs)
-	cpu0, cpuOK := cpuTime()
+	cpu0, cpuOK := ProcessCPUTime()
 	start := time.Now()
 	for i := range times {
 		t := time.Now()
@@ -52,7 +52,7 @@ func Latency(m *Model, runs int) (median time.Duration, threads int) {
 		times[i] = time.Since(t)
 	}
 	wall := time.Since(start)
-	cpu1, _ := cpuTime()
+	cpu1, _ := ProcessCPUTime()
 	slices.Sort(times)
 	median = times[runs/2]
 	if runs%2 == 0 {
