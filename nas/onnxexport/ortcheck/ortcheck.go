@@ -216,7 +216,6 @@ func (r *Runtime) Bench(ctx context.Context, model []byte, image []int, batches 
 	return a.Results, nil
 }
 
-
 func float32Bytes(x []float32) []byte {
 	b := make([]byte, 4*len(x))
 	for i, v := range x {
