@@ -10,9 +10,14 @@ DATA_DIR    ?= /usr/share/datasets/fashion-mnist
 OUT         ?= out
 PRESET      ?= quick
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# ONNX Runtime for the tests that run exported models in it: Node.js's
+# onnxruntime-node, installed outside the clone (nas/onnxexport/ortcheck
+# looks here, or in $ATTENTIVENAS_ORT_DIR; keep ORT_VERSION = ortcheck.Version).
+ORT_VERSION ?= 1.30.0
+ORT_DIR     ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/attentivenas/onnxruntime-node
 BIN         := bin/attentivenas
 
-.PHONY: all build data run test testdata lint unit worker bench fuzz clean
+.PHONY: all build data run test testdata ort lint unit worker bench fuzz clean
 
 all: build
 
@@ -40,12 +45,29 @@ data:
 run: data build
 	$(BIN) run --preset=$(PRESET) --data=$(DATA_DIR) --output=$(OUT)
 
-test: testdata lint unit worker
+test: testdata ort lint unit worker
 
 # The tests that train on real Fashion-MNIST skip when it is missing, so a
 # machine without apt still runs the rest.
 testdata:
 	@$(MAKE) --no-print-directory data || echo "test: Fashion-MNIST unavailable; the tests that need it will skip"
+
+# Installs onnxruntime-node $(ORT_VERSION) from the npm registry into
+# ORT_DIR once. --ignore-scripts: the package's install script downloads
+# optional GPU binaries from outside the registry (it fails offline); the
+# CPU runtime ships inside the package. Without node/npm, or when the
+# install fails, the ONNX Runtime tests skip, and this says so.
+ort:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "ort: node/npm not found: the ONNX Runtime checks will SKIP (install Node.js and npm to run them)"; \
+	elif [ "$$(node -p "require('$(ORT_DIR)/node_modules/onnxruntime-node/package.json').version" 2>/dev/null)" = "$(ORT_VERSION)" ]; then \
+		echo "ort: onnxruntime-node $(ORT_VERSION) in $(ORT_DIR): the ONNX Runtime checks will run"; \
+	elif npm install --ignore-scripts --no-audit --no-fund --loglevel=error --fetch-timeout=60000 --fetch-retries=1 --prefix "$(ORT_DIR)" onnxruntime-node@$(ORT_VERSION) >/dev/null; then \
+		echo "ort: installed onnxruntime-node $(ORT_VERSION) in $(ORT_DIR): the ONNX Runtime checks will run"; \
+	else \
+		rm -rf "$(ORT_DIR)"; \
+		echo "ort: npm install onnxruntime-node@$(ORT_VERSION) failed (offline?): the ONNX Runtime checks will SKIP"; \
+	fi
 
 lint:
 	$(GO) mod download
@@ -55,7 +77,7 @@ lint:
 	$(STATICCHECK) ./...
 
 unit:
-	$(GO) test ./...
+	ATTENTIVENAS_ORT_DIR="$(ORT_DIR)" $(GO) test ./...
 	$(FAST) $(GO) test ./nas/kernels/...
 
 # The binary Dataflow workers run: Linux, no cgo, portable kernels.
