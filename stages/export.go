@@ -20,6 +20,7 @@ import (
 
 	"github.com/attentivenas/attentivenas/data"
 	"github.com/attentivenas/attentivenas/nas/infer"
+	"github.com/attentivenas/attentivenas/nas/onnxexport"
 	"github.com/attentivenas/attentivenas/nas/space"
 	"github.com/attentivenas/attentivenas/nas/supernet"
 	"github.com/attentivenas/attentivenas/schemas"
@@ -69,6 +70,9 @@ type ExportConfig struct {
 	LatencyRuns int // batch-1 forward passes timed (median); 0 = 30
 	BatchSize   int // evaluation batch; 0 = infer's default
 	Pick        string
+	// ONNX also writes the model as standard ONNX, export/<Run>-<Name>.onnx
+	// (onnxexport.Export), next to the Parquet model.
+	ONNX bool
 	// Source is the evaluation row this export reproduces (nil for an arch
 	// that was never evaluated); the description says whether the exported
 	// model's val and test top-1 match it.
@@ -96,8 +100,9 @@ func ExportFromEval(output, spaceJSON string, e schemas.Eval, name, pick string)
 // model (export/<run>-<name>.json) and stored in the model file under
 // ExportMetaKey.
 type ExportDescription struct {
-	Format          string    `json:"format"` // ExportFormat
-	Model           string    `json:"model"`  // path of the Parquet model file
+	Format          string    `json:"format"`         // ExportFormat
+	Model           string    `json:"model"`          // path of the Parquet model file
+	ONNX            string    `json:"onnx,omitempty"` // path of the ONNX model file, when one was written
 	Run             string    `json:"run"`
 	Name            string    `json:"name"`
 	Pick            string    `json:"pick,omitempty"` // how the subnet was chosen, e.g. "best", "flops<=300000"
@@ -125,6 +130,15 @@ type ExportDescription struct {
 	Classes         int       `json:"classes"`
 	Mean            []float64 `json:"mean"` // input normalisation, x = (pixel/255 - mean)/std per channel
 	Std             []float64 `json:"std"`
+	// Which images the figures above were measured on (and the BN
+	// statistics recalibrated on), in words: see splitSelection.
+	CalibSet string `json:"calib_set"`
+	ValSet   string `json:"val_set"`
+	TestSet  string `json:"test_set"`
+	// Layout is the model's network op by op over the Parquet file's
+	// tensors (onnxexport.Describe): weight layouts, where each activation
+	// applies, shortcut rules, resize and normalisation.
+	Layout *onnxexport.Layout `json:"layout"`
 	// Eval is the evaluation row the export reproduces, with its Parquet
 	// column names; MatchesEval says whether the exported model's val top-1
 	// (and test top-1, if the row has one) equal the row's, from the same
@@ -165,6 +179,11 @@ func ExportPath(output, run, name string) string {
 	return joinPath(ExportDir(output), run+"-"+name+".parquet")
 }
 
+// ONNXPath is the ONNX model next to a Parquet model file.
+func ONNXPath(modelPath string) string {
+	return strings.TrimSuffix(modelPath, ".parquet") + ".onnx"
+}
+
 // DescriptionPath is the JSON description next to a model file.
 func DescriptionPath(modelPath string) string {
 	return strings.TrimSuffix(modelPath, ".parquet") + ".json"
@@ -180,7 +199,10 @@ var exportName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 // evaluation row, folds them, evaluates val (and test) top-1, measures
 // batch-1 latency and writes export/<run>-<name>.parquet (one
 // schemas.Tensor row per tensor, the model's metadata under
-// infer.ModelMetaKey) and export/<run>-<name>.json (ExportDescription).
+// infer.ModelMetaKey, the description under ExportMetaKey),
+// export/<run>-<name>.onnx when ExportConfig.ONNX is set (the same network
+// as standard ONNX, see onnxexport.Export) and export/<run>-<name>.json
+// (ExportDescription), the description last.
 // Out: PCollection<string> of the model paths. Counter: export/models.
 //
 // See also: ExportModel, ExportFromEval, PickEval, ReadModel.
@@ -193,12 +215,12 @@ func Export(s beam.Scope, jobs beam.PCollection) beam.PCollection {
 // ExportPicked exports, for each of runs, the evaluated subnet that pick
 // (see ParsePick) chooses among its evaluations: evals is
 // PCollection<schemas.Eval>, read as a side input once it is complete. The
-// export reproduces the chosen row (ExportFromEval). A run without a
-// matching evaluation fails the stage. Out: PCollection<string> of the model
-// paths, as Export.
-func ExportPicked(s beam.Scope, evals beam.PCollection, output, spaceJSON string, runs []string, pick Pick) beam.PCollection {
+// export reproduces the chosen row (ExportFromEval), and with onnx also
+// writes the ONNX model. A run without a matching evaluation fails the
+// stage. Out: PCollection<string> of the model paths, as Export.
+func ExportPicked(s beam.Scope, evals beam.PCollection, output, spaceJSON string, runs []string, pick Pick, onnx bool) beam.PCollection {
 	s = s.Scope("stages.ExportPicked")
-	jobs := beam.ParDo(s, &pickExportFn{Output: output, Space: spaceJSON, Runs: runs, Pick: pick.String()},
+	jobs := beam.ParDo(s, &pickExportFn{Output: output, Space: spaceJSON, Runs: runs, Pick: pick.String(), ONNX: onnx},
 		beam.Impulse(s), beam.SideInput{Input: evals})
 	return Export(s, jobs)
 }
@@ -207,6 +229,7 @@ type pickExportFn struct {
 	Output, Space string
 	Runs          []string
 	Pick          string // Pick.String()
+	ONNX          bool
 }
 
 func (f *pickExportFn) ProcessElement(ctx context.Context, _ []byte, rows func(*schemas.Eval) bool, emit func(ExportConfig)) error {
@@ -226,7 +249,9 @@ func (f *pickExportFn) ProcessElement(ctx context.Context, _ []byte, rows func(*
 		if err != nil {
 			return fmt.Errorf("export: run %s: %w", run, err)
 		}
-		emit(ExportFromEval(f.Output, f.Space, best, pick.Name(), pick.String()))
+		job := ExportFromEval(f.Output, f.Space, best, pick.Name(), pick.String())
+		job.ONNX = f.ONNX
+		emit(job)
 	}
 	return nil
 }
@@ -323,6 +348,11 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 		TestTop1: -1, TestLoss: -1, CalibImages: len(calib.x) / (size * size * ch), Seed: cfg.Seed,
 		Checkpoint: cfg.Checkpoint, CheckpointEpoch: st.Epoch, CheckpointStep: st.Step, SpaceName: sp.Name,
 		InputSize: size, InputChannels: ch, Classes: model.Classes(), Mean: model.Mean, Std: model.Std,
+		CalibSet: splitSelection(data.SplitCalib, len(calib.labels)), ValSet: splitSelection(data.SplitVal, len(val.labels)),
+		TestSet: "not evaluated",
+	}
+	if d.Layout, err = onnxexport.Describe(model); err != nil {
+		return fail(err)
 	}
 	for _, t := range model.Tensors() {
 		d.FoldedParams += int64(len(t.Values))
@@ -337,6 +367,7 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 			return fail(fmt.Errorf("arch %v on test: %w", arch, err))
 		}
 		d.TestTop1, d.TestLoss, d.TestImages = tr.Top1, JSONFloat(tr.Loss), tr.Images
+		d.TestSet = splitSelection(data.SplitTest, tr.Images)
 	}
 	runs := cfg.LatencyRuns
 	if runs <= 0 {
@@ -351,6 +382,20 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 		match := src.Checkpoint == cfg.Checkpoint && d.ValTop1 == src.Top1 && int64(d.ValImages) == src.EvalImages && int64(d.CalibImages) == src.CalibImages &&
 			(src.TestTop1 < 0 || (d.TestTop1 == src.TestTop1 && int64(d.TestImages) == src.TestImages))
 		d.MatchesEval = &match
+	}
+	if cfg.ONNX {
+		d.ONNX = ONNXPath(d.Model)
+		b, err := onnxexport.Export(model, onnxProps(d))
+		if err != nil {
+			return fail(err)
+		}
+		err = pqio.WriteStream(ctx, d.ONNX, func(w io.Writer) error {
+			_, err := w.Write(b)
+			return err
+		})
+		if err != nil {
+			return fail(err)
+		}
 	}
 	d.WallSeconds = time.Since(start).Seconds()
 
@@ -370,6 +415,31 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 		return fail(err)
 	}
 	return d, nil
+}
+
+// splitSelection says which images of a split an export measured: the n
+// with the lowest Example.index, the order readExportSplit reads them in.
+func splitSelection(sp data.Split, n int) string {
+	if sp == data.SplitTest {
+		return fmt.Sprintf("the first %d images of the test split (examples/test-*.parquet, Example.index 0 to %d): "+
+			"the dataset's own test set in file order (t10k-* for IDX, test_batch.bin for CIFAR-10, test/ in sorted path order for folders)", n, n-1)
+	}
+	return fmt.Sprintf("the %d images of the %s split (examples/%s-*.parquet) with the lowest Example.index (their position on the train side); "+
+		"preprocess holds the split out of the train side by a seeded draw (the seed is in dataset/stats.parquet)", n, sp, sp)
+}
+
+// onnxProps are the metadata_props an exported ONNX model carries besides
+// onnxexport.ModelProps: where it comes from and how it measured.
+func onnxProps(d *ExportDescription) map[string]string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	return map[string]string{
+		"run": d.Run, "name": d.Name, "pick": d.Pick, "checkpoint": d.Checkpoint, "checkpoint_epoch": strconv.Itoa(d.CheckpointEpoch),
+		"val_top1": f(d.ValTop1), "val_images": strconv.Itoa(d.ValImages), "val_set": d.ValSet,
+		"test_top1": f(d.TestTop1), "test_images": strconv.Itoa(d.TestImages), "test_set": d.TestSet,
+		"calib_images": strconv.Itoa(d.CalibImages), "calib_set": d.CalibSet,
+		"latency_ms": f(d.LatencyMs), "latency_threads": strconv.Itoa(d.LatencyThreads),
+		"seed": strconv.FormatInt(d.Seed, 10), "space_name": d.SpaceName, "format": ExportFormat,
+	}
 }
 
 // readExportSplit reads the first limit examples (0 = all) of a split under

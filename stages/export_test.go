@@ -3,18 +3,24 @@ package stages
 import (
 	"context"
 	"encoding/json"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/attentivenas/attentivenas/nas/infer"
+	"github.com/attentivenas/attentivenas/nas/onnxexport"
 	"github.com/attentivenas/attentivenas/nas/space"
 	"github.com/attentivenas/attentivenas/schemas"
 	"github.com/attentivenas/attentivenas/stages/pqio"
@@ -206,6 +212,9 @@ func TestExportStage(t *testing.T) {
 		if d.Eval["top1"] != e.Top1 || d.Eval["arch"] != e.Arch {
 			t.Fatalf("description's eval row %v", d.Eval)
 		}
+		if _, err := os.Stat(ONNXPath(path)); d.ONNX != "" || !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: an export without ONNX wrote %q (stat: %v)", path, d.ONNX, err)
+		}
 		// The file on disk, evaluated on its own with the stored
 		// normalisation, gives the evaluation's numbers.
 		val, err := readExportSplit(ctx, out, "val", 3, 80, narrow(m.Mean), narrow(m.Std))
@@ -243,9 +252,10 @@ func TestExportStage(t *testing.T) {
 			t.Fatalf("JSON description %+v differs from the model's %+v", fromFile, d)
 		}
 	}
-	// ExportPicked chooses the best row itself and exports the same model.
+	// ExportPicked chooses the best row itself and exports the same model,
+	// here with its ONNX form.
 	p, s = beam.NewPipelineWithRoot()
-	passert.Equals(s, ExportPicked(s, beam.CreateList(s, evals), out, tinySpace, []string{"uniform"}, Pick{Kind: PickBest}),
+	passert.Equals(s, ExportPicked(s, beam.CreateList(s, evals), out, tinySpace, []string{"uniform"}, Pick{Kind: PickBest}, true),
 		ExportPath(out, "uniform", PickBest))
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)
@@ -254,11 +264,13 @@ func TestExportStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, d, err := ReadModel(ctx, ExportPath(out, "uniform", PickBest)); err != nil || d.ArchKey != want.Arch || d.ValTop1 != want.Top1 {
+	m, d, err := ReadModel(ctx, ExportPath(out, "uniform", PickBest))
+	if err != nil || d.ArchKey != want.Arch || d.ValTop1 != want.Top1 {
 		t.Fatalf("picked export %+v (err %v), want the best row %s (val %v)", d, err, want.Arch, want.Top1)
 	}
+	checkONNXExport(t, m, d)
 	p, s = beam.NewPipelineWithRoot()
-	ExportPicked(s, beam.CreateList(s, evals), out, tinySpace, []string{"uniform", "bestup-3"}, Pick{Kind: PickBest})
+	ExportPicked(s, beam.CreateList(s, evals), out, tinySpace, []string{"uniform", "bestup-3"}, Pick{Kind: PickBest}, false)
 	if err := ptest.Run(p); err == nil || !strings.Contains(err.Error(), "run bestup-3 has no evaluations") {
 		t.Errorf("a run without evaluations: error %v", err)
 	}
@@ -271,7 +283,7 @@ func TestExportStage(t *testing.T) {
 	// other folded weights, so matching it is not a formality.
 	cfg := ExportFromEval(out, "", evals[0], "all-calib", "")
 	cfg.CalibImages = 0
-	d, err := ExportModel(ctx, cfg)
+	d, err = ExportModel(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +294,50 @@ func TestExportStage(t *testing.T) {
 	b, _, _ := ReadModel(ctx, d.Model)
 	if slices.Equal(a.Tensors()[1].Values, b.Tensors()[1].Values) {
 		t.Error("recalibrating on 40 and on 64 calib images gave the same stem bias")
+	}
+}
+
+// checkONNXExport checks the ONNX file of an export and the layout its
+// description holds: the file is where the description says, its
+// metadata_props carry the description's figures and arch, and the layout
+// with the Parquet file's tensors builds the same ONNX graph.
+func checkONNXExport(t *testing.T, m *infer.Model, d *ExportDescription) {
+	t.Helper()
+	if d.ONNX != ONNXPath(d.Model) || !strings.HasSuffix(d.ONNX, ".onnx") {
+		t.Fatalf("description: onnx %q for model %q", d.ONNX, d.Model)
+	}
+	raw, err := os.ReadFile(d.ONNX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mp onnx.ModelProto
+	if err := proto.Unmarshal(raw, &mp); err != nil {
+		t.Fatalf("%s: %v", d.ONNX, err)
+	}
+	props := map[string]string{}
+	for _, kv := range mp.MetadataProps {
+		props[kv.Key] = kv.Value
+	}
+	for k, want := range map[string]string{
+		"arch_key": d.ArchKey, "val_top1": strconv.FormatFloat(d.ValTop1, 'g', -1, 64), "test_top1": strconv.FormatFloat(d.TestTop1, 'g', -1, 64),
+		"test_set": d.TestSet, "run": d.Run, "checkpoint": d.Checkpoint, "flops": strconv.FormatInt(d.FLOPs, 10),
+	} {
+		if props[k] != want {
+			t.Errorf("%s: metadata_props[%s] = %q, want %q", d.ONNX, k, props[k], want)
+		}
+	}
+	if !strings.Contains(d.TestSet, fmt.Sprintf("Example.index 0 to %d", d.TestImages-1)) || !strings.Contains(d.ValSet, fmt.Sprintf("the %d images of the val split", d.ValImages)) {
+		t.Errorf("image sets: val %q, test %q", d.ValSet, d.TestSet)
+	}
+	if d.Layout == nil {
+		t.Fatal("the description has no layout")
+	}
+	g, err := onnxexport.Build(d.Layout, m.Tensors(), nil)
+	if err != nil {
+		t.Fatalf("the description's layout does not build with the model's tensors: %v", err)
+	}
+	if !proto.Equal(g.Graph, mp.Graph) {
+		t.Errorf("%s: the graph differs from the one the description's layout builds", d.ONNX)
 	}
 }
 

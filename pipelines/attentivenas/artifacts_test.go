@@ -20,7 +20,10 @@ import (
 //     implementation (checkArtifacts): schemas, the 3-level LIST encoding,
 //     every value against the project's reader, row counts and values
 //     against the run's settings and dataset;
-//   - that the check fails on deliberately broken copies of the output.
+//   - the ONNX model exported for each run, in ONNX Runtime against the
+//     engine on the test images (checkRunONNX; skips without ONNX Runtime);
+//   - that the Parquet check fails on deliberately broken copies of the
+//     output.
 func TestRunArtifacts(t *testing.T) {
 	ctx := context.Background()
 	r := runTinyPipeline(t)
@@ -30,6 +33,8 @@ func TestRunArtifacts(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+
+	t.Run("ONNX Runtime", func(t *testing.T) { checkRunONNX(t, r) })
 
 	t.Run("broken copies fail", func(t *testing.T) {
 		for _, tc := range []struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/attentivenas/attentivenas/nas/onnxexport"
 	"github.com/attentivenas/attentivenas/nas/space"
 	"github.com/attentivenas/attentivenas/schemas"
 	"github.com/attentivenas/attentivenas/stages"
@@ -23,7 +24,8 @@ func init() {
 	addCommand(&command{
 		name: "export",
 		summary: "export a chosen subnet of each run as a standalone model (sliced weights, BN folded, recalibrated exactly as its evaluation): " +
-			"--pick=best|flops<=N|latency<=MS|params<=N among the run's evaluations, or --arch; writes <output>/export/<run>-<name>.parquet and .json",
+			"--pick=best|flops<=N|latency<=MS|params<=N among the run's evaluations, or --arch; writes <output>/export/<run>-<name>.parquet and .json, "+
+			"and with --format=onnx also <run>-<name>.onnx",
 		flags: f.register,
 		run: func(ctx context.Context) error {
 			if err := f.resolve(); err != nil {
@@ -37,7 +39,7 @@ func init() {
 // exportFlags are the NAS flags plus the export command's own.
 type exportFlags struct {
 	nasFlags
-	pick, arch, name string
+	pick, arch, name, format string
 }
 
 func (f *exportFlags) register(fs *flag.FlagSet) {
@@ -47,6 +49,20 @@ func (f *exportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.arch, "arch", "", "export this Arch vector (JSON, e.g. '[28,8,...]') instead of picking; recalibrated like its evaluation if the checkpoint has one, "+
 		"else with --calib_images, --eval_images and --test_images")
 	fs.StringVar(&f.name, "name", "", "file name part: <output>/export/<run>-<name>.parquet (default: the pick, e.g. best or flops-le-300000, or arch-<key>)")
+	fs.StringVar(&f.format, "format", "parquet", "parquet, or onnx to also write <output>/export/<run>-<name>.onnx: standard ONNX (opset 13), "+
+		"input float32 [N, C, S, S] pixels in [0, 1] at the dataset's size (resize and normalisation inside), output logits [N, classes]; "+
+		"the Parquet model, which predict reads, is always written")
+}
+
+// onnx reports whether --format asks for the ONNX model.
+func (f *exportFlags) onnx() (bool, error) {
+	switch f.format {
+	case "", "parquet":
+		return false, nil
+	case "onnx", "parquet,onnx", "onnx,parquet":
+		return true, nil
+	}
+	return false, fmt.Errorf("--format=%q: expected parquet or onnx", f.format)
 }
 
 // buildExport resolves the flags into one export per run (reading the
@@ -65,6 +81,10 @@ func buildExport(ctx context.Context, s beam.Scope, f *exportFlags) ([]stages.Ex
 func exportJobs(ctx context.Context, f *exportFlags) ([]stages.ExportConfig, error) {
 	if f.pick != "" && f.arch != "" {
 		return nil, errors.New("--pick and --arch exclude each other: pick among the evaluations, or name the arch")
+	}
+	onnx, err := f.onnx()
+	if err != nil {
+		return nil, err
 	}
 	sp, spaceJSON, err := f.loadSpaceJSON(ctx)
 	if err != nil {
@@ -131,7 +151,7 @@ func exportJobs(ctx context.Context, f *exportFlags) ([]stages.ExportConfig, err
 					Checkpoint: ckpt, CalibImages: f.p.CalibImages, EvalImages: f.p.EvalImages, TestImages: test, Seed: f.seed, Pick: "arch"}
 			}
 		}
-		job.LatencyRuns = f.p.LatencyRuns
+		job.LatencyRuns, job.ONNX = f.p.LatencyRuns, onnx
 		if err := job.Validate(); err != nil {
 			return nil, fmt.Errorf("run %s: %w (--name=%q)", run, err, f.name)
 		}
@@ -213,6 +233,10 @@ func runExport(ctx context.Context, w io.Writer, f *exportFlags) error {
 // printExport summarises one exported model.
 func printExport(w io.Writer, d *stages.ExportDescription) {
 	fmt.Fprintf(w, "exported %s-%s: %s (description: %s)\n", d.Run, d.Name, d.Model, stages.DescriptionPath(d.Model))
+	if d.ONNX != "" {
+		fmt.Fprintf(w, "  ONNX: %s (input %s [N, %d, %d, %d] pixels in [0, 1], output logits [N, %d])\n",
+			d.ONNX, onnxexport.InputName, d.InputChannels, d.InputSize, d.InputSize, d.Classes)
+	}
 	fmt.Fprintf(w, "  arch %v  %.3f MFLOPs  %d params (%d after BN folding)  latency %.3f ms\n",
 		d.Arch, float64(d.FLOPs)/1e6, d.Params, d.FoldedParams, d.LatencyMs)
 	test := "not evaluated"

@@ -157,7 +157,7 @@ func TestExportCommand(t *testing.T) {
 		name string
 		want schemas.Eval
 	}{
-		{[]string{"--pick=best"}, "best", best},
+		{[]string{"--pick=best", "--format=onnx"}, "best", best},
 		{[]string{"--arch=" + string(vec), "--name=max"}, "max", max},
 	} {
 		var buf bytes.Buffer
@@ -181,6 +181,12 @@ func TestExportCommand(t *testing.T) {
 	// predict on the t10k images the test split holds: the first 30 are
 	// the ones the export evaluated.
 	d := readDescription(t, stages.DescriptionPath(stages.ExportPath(out, "uniform", "best")))
+	if _, err := os.Stat(d.ONNX); d.ONNX != stages.ONNXPath(d.Model) || err != nil {
+		t.Errorf("--format=onnx: description names ONNX file %q (stat: %v)", d.ONNX, err)
+	}
+	if max := readDescription(t, stages.DescriptionPath(stages.ExportPath(out, "uniform", "max"))); max.ONNX != "" {
+		t.Errorf("--format=parquet (the default) wrote ONNX file %q", max.ONNX)
+	}
 	var buf bytes.Buffer
 	pf := &predictFlags{model: d.Model, data: dir, limit: 30, batch: 7}
 	if err := runPredict(ctx, &buf, pf); err != nil {
@@ -271,6 +277,10 @@ func TestExportCommand(t *testing.T) {
 	_, err = exportJobs(ctx, parseExportFlags(t, append(nas, "--pick=flops<=1000")...))
 	if err == nil || !strings.Contains(err.Error(), "no evaluated subnet fits flops<=1000") || !strings.Contains(err.Error(), "the cheapest has") {
 		t.Errorf("flops<=1000: %v", err)
+	}
+	_, err = exportJobs(ctx, parseExportFlags(t, append(nas, "--format=tflite")...))
+	if err == nil || !strings.Contains(err.Error(), `--format="tflite": expected parquet or onnx`) {
+		t.Errorf("--format=tflite: %v", err)
 	}
 	_, err = exportJobs(ctx, parseExportFlags(t, append(nas, "--pick=best", "--arch=[1]")...))
 	if err == nil || !strings.Contains(err.Error(), "exclude each other") {

@@ -84,7 +84,7 @@ func buildAll(ctx context.Context, s beam.Scope, f *nasFlags, pre stages.Preproc
 	searched, searchFiles := searchPhase(s, f, spaceJSON, runs, sampled, splits)
 	all := beam.Flatten(s, sampled, searched)
 	stages.Pareto(s, all, beam.Flatten(s, sampledFiles, searchFiles), f.paretoConfig(spaceJSON, runs))
-	stages.ExportPicked(s, all, f.output, spaceJSON, runs, runExportPick)
+	stages.ExportPicked(s, all, f.output, spaceJSON, runs, runExportPick, true)
 	return ex.Plan, nil
 }
 
