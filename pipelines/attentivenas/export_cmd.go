@@ -24,7 +24,7 @@ func init() {
 	addCommand(&command{
 		name: "export",
 		summary: "export a chosen subnet of each run as a standalone model (sliced weights, BN folded, recalibrated exactly as its evaluation): " +
-			"--pick=best|flops<=N|latency<=MS|params<=N among the run's evaluations, or --arch; writes <output>/export/<run>-<name>.parquet and .json, "+
+			"--pick=best|flops<=N|latency<=MS|params<=N among the run's evaluations, or --arch; writes <output>/export/<run>-<name>.parquet and .json, " +
 			"and with --format=onnx also <run>-<name>.onnx",
 		flags: f.register,
 		run: func(ctx context.Context) error {
