@@ -15,6 +15,9 @@ func TestDataflowDryRun(t *testing.T) {
 	for name, value := range map[string]string{
 		"runner": "dataflow", "dry_run": "true", "project": "test-project",
 		"region": "us-central1", "staging_location": "gs://test-bucket/staging",
+		// A prism run earlier in the process sets loopback, which Dataflow
+		// rejects: the default (the SDK container) is what a user gets.
+		"environment_type": "",
 	} {
 		old := flag.Lookup(name)
 		if old == nil {
