@@ -1,5 +1,5 @@
 // Package onnxexport turns an exported subnet (an infer.Model: a subnet's
-// weights with BatchNorm folded, ALGORITHM.md section 10) into a standard
+// weights with BatchNorm folded into its convolutions) into a standard
 // ONNX model, and describes, op by op, the network its Parquet form holds.
 //
 // Describe walks the model's space.Plan, as the inference engine does, into

@@ -130,8 +130,9 @@ const InputName = "pixels"
 var ErrNoNormalisation = errors.New("onnxexport: the model stores no input normalisation (mean/std)")
 
 // Describe returns the Layout of m: the ops of its forward pass
-// (infer.Model.Forward, ALGORITHM.md section 2), in order, over the
-// tensors of m.Tensors(). It walks m.Plan() as the inference engine does:
+// (infer.Model.Forward, the space's MobileNetV3-style network), in order,
+// over the tensors of m.Tensors(). It walks m.Plan() as the inference
+// engine does:
 //
 //	pixels [C, S, S] -> normalize -> resize to r (when r != S)
 //	stem: conv k x k, stride s, + bias + act
@@ -147,6 +148,8 @@ var ErrNoNormalisation = errors.New("onnxexport: the model stores no input norma
 //
 // Errors: m has no Mean/Std (ErrNoNormalisation), or an activation this
 // package does not know.
+//
+// See also: Build, Export, infer.LoadModel (the tensors' names and shapes).
 func Describe(m *infer.Model) (*Layout, error) {
 	md := m.Meta()
 	p := m.Plan()
