@@ -15,8 +15,10 @@ func TestDataflowDryRun(t *testing.T) {
 	for name, value := range map[string]string{
 		"runner": "dataflow", "dry_run": "true", "project": "test-project",
 		"region": "us-central1", "staging_location": "gs://test-bucket/staging",
-		// A prism run earlier in the process sets loopback, which Dataflow
-		// rejects: the default (the SDK container) is what a user gets.
+		// The first prism run of the process sets loopback for every later
+		// one (its in-process job server stays up), and Dataflow rejects
+		// it: the default (the SDK container) is what a user gets. The
+		// cleanup restores loopback for the prism runs after this test.
 		"environment_type": "",
 	} {
 		old := flag.Lookup(name)

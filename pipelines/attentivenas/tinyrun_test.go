@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
-
 	"github.com/attentivenas/attentivenas/data"
 )
 
@@ -61,10 +59,6 @@ func runTinyPipeline(t *testing.T) *tinyRun {
 		"--eval_subnets=10", "--prior_bin=20000", "--calib_images=40", "--eval_images=80", "--test_images=30", "--latency_runs=2", "--shift=0",
 		"--population=16", "--mutations=8", "--crossovers=8", "--generations=2", "--bucket=20000")
 	pre := parsePreprocessFlags(t, "--data="+r.data, "--output="+r.out, "--val=96", "--calib=64", "--classes=3")
-	// Prism sets the process-wide environment type to loopback when unset;
-	// restore it so later tests (a Dataflow dry run) see the default.
-	env := *jobopts.EnvironmentType
-	t.Cleanup(func() { *jobopts.EnvironmentType = env })
 	var log bytes.Buffer
 	start := time.Now()
 	if err := runAll(ctx, &log, f, pre); err != nil {
