@@ -234,8 +234,8 @@ func runExport(ctx context.Context, w io.Writer, f *exportFlags) error {
 func printExport(w io.Writer, d *stages.ExportDescription) {
 	fmt.Fprintf(w, "exported %s-%s: %s (description: %s)\n", d.Run, d.Name, d.Model, stages.DescriptionPath(d.Model))
 	if d.ONNX != "" {
-		fmt.Fprintf(w, "  ONNX: %s (input %s [N, %d, %d, %d] pixels in [0, 1], output logits [N, %d])\n",
-			d.ONNX, onnxexport.InputName, d.InputChannels, d.InputSize, d.InputSize, d.Classes)
+		fmt.Fprintf(w, "  ONNX: %s (input %q float32 [N, %d, %d, %d] in [0, 1], output %q [N, %d])\n",
+			d.ONNX, onnxexport.InputName, d.InputChannels, d.InputSize, d.InputSize, onnxexport.OutputName, d.Classes)
 	}
 	fmt.Fprintf(w, "  arch %v  %.3f MFLOPs  %d params (%d after BN folding)  latency %.3f ms\n",
 		d.Arch, float64(d.FLOPs)/1e6, d.Params, d.FoldedParams, d.LatencyMs)
