@@ -83,11 +83,14 @@ func actRowGo(a Act, z []float32) {
 }
 
 // ActForward computes y = act(x) elementwise (y may alias x).
-func ActForward(y, x []float32, act Act) {
+func ActForward(y, x []float32, act Act) { Threads(0).ActForward(y, x, act) }
+
+// ActForward is the package-level ActForward under the goroutine budget t.
+func (t Threads) ActForward(y, x []float32, act Act) {
 	act.check()
 	need("y", y, len(x))
 	y = y[:len(x)]
-	elementwise(len(x), func(lo, hi int) {
+	t.elementwise(len(x), func(lo, hi int) {
 		if useBNAsm() {
 			if act == ActNone {
 				copy(y[lo:hi], x[lo:hi])
@@ -107,11 +110,14 @@ func ActForward(y, x []float32, act Act) {
 
 // ActBackward computes dx = dy * act'(x), where x is the activation's input
 // (dx may alias dy).
-func ActBackward(dx, dy, x []float32, act Act) {
+func ActBackward(dx, dy, x []float32, act Act) { Threads(0).ActBackward(dx, dy, x, act) }
+
+// ActBackward is the package-level ActBackward under the goroutine budget t.
+func (t Threads) ActBackward(dx, dy, x []float32, act Act) {
 	act.check()
 	need("dy", dy, len(x))
 	need("dx", dx, len(x))
-	elementwise(len(x), func(lo, hi int) {
+	t.elementwise(len(x), func(lo, hi int) {
 		if useBNAsm() {
 			if act == ActNone {
 				copy(dx[lo:hi], dy[lo:hi])
@@ -133,8 +139,8 @@ func ActBackward(dx, dy, x []float32, act Act) {
 
 // elementwise splits [0, n) into chunks of at least 64k elements, one per
 // goroutine, with boundaries on multiples of 16.
-func elementwise(n int, fn func(lo, hi int)) {
-	nt := threadsFor(n, 1<<16)
+func (t Threads) elementwise(n int, fn func(lo, hi int)) {
+	nt := t.limit(n, 1<<16)
 	parallel(nt, func(w int) {
 		lo, hi := span(n, nt, w, 16)
 		if lo < hi {

@@ -82,7 +82,7 @@ func BNTrainForward(y, x []float32, M, C int, gamma, beta []float32, eps float32
 	for c := 0; c < C; c++ {
 		a[c] = gamma[c] * invstd[c]
 	}
-	scaleShiftAct(y, x, M, C, mean, a, beta, act)
+	Threads(0).scaleShiftAct(y, x, M, C, mean, a, beta, act)
 }
 
 // bnStatsGo adds, per channel, the sums of d and d^2 over rows lo..hi, where
@@ -147,18 +147,18 @@ func ScaleShiftAct(y, x []float32, M, C int, scale, shift []float32, act Act) {
 			b[c] = shift[c]
 		}
 	}
-	scaleShiftAct(y, x, M, C, m, a, b, act)
+	Threads(0).scaleShiftAct(y, x, M, C, m, a, b, act)
 }
 
 // scaleShiftAct computes y = act((x - m)*a + b) per channel. Subtracting the
 // mean first keeps z exact where x == mean even when a = gamma*invstd is
 // large (tiny batch variance).
-func scaleShiftAct(y, x []float32, M, C int, m, a, b []float32, act Act) {
+func (t Threads) scaleShiftAct(y, x []float32, M, C int, m, a, b []float32, act Act) {
+	nt := t.limit(M*C, 1<<16)
 	if useBNAsm() {
-		scaleShiftActAsm(y, x, M, C, m, a, b, act)
+		scaleShiftActAsm(y, x, M, C, m, a, b, act, nt)
 		return
 	}
-	nt := threadsFor(M*C, 1<<16)
 	parallel(nt, func(w int) {
 		lo, hi := span(M, nt, w, 1)
 		if useSIMD() {

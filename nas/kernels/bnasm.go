@@ -312,7 +312,7 @@ func bnTrainBackwardAsm(dx, dgamma, dbeta, dy, x []float32, M, C int, gamma, bet
 }
 
 // scaleShiftActAsm is scaleShiftAct on the assembly kernels.
-func scaleShiftActAsm(y, x []float32, M, C int, m, a, b []float32, act Act) {
+func scaleShiftActAsm(y, x []float32, M, C int, m, a, b []float32, act Act, nt int) {
 	l := newBNLayout(C)
 	pb := getF32(l.pv * bnSlots * 16)
 	defer putF32(pb)
@@ -320,5 +320,5 @@ func scaleShiftActAsm(y, x []float32, M, C int, m, a, b []float32, act Act) {
 	l.setSlot(prm, 0, m, 0)
 	l.setSlot(prm, 1, a, 0)
 	l.setSlot(prm, 2, b, 0)
-	bnApplyAsm(y, x, M, l, prm, act, threadsFor(M*C, 1<<16))
+	bnApplyAsm(y, x, M, l, prm, act, nt)
 }

@@ -16,6 +16,7 @@ type Depthwise struct {
 	B, H, W, C int // input batch, height, width, channels
 	K, Stride  int // kernel size (odd) and stride (1 or 2)
 	KMax, CMax int // weight storage shape
+	Threads    Threads // goroutine budget; 0: MaxThreads()
 }
 
 // OutSize returns the output height and width.
@@ -104,7 +105,7 @@ func (d Depthwise) Forward(y, x, w []float32) {
 	}
 	p := d.K / 2
 	rows := d.B * ho
-	nt := threadsFor(2*d.B*ho*wo*d.C*d.K*d.K, 1<<20)
+	nt := d.Threads.limit(2*d.B*ho*wo*d.C*d.K*d.K, 1<<20)
 	if dwPadOK(d) {
 		pl := forwardPlan(d, w)
 		defer pl.release()
@@ -144,7 +145,7 @@ func (d Depthwise) BackwardInput(dx, dy, w []float32) {
 	}
 	p, s := d.K/2, d.Stride
 	rows := d.B * d.H
-	nt := threadsFor(2*d.B*ho*wo*d.C*d.K*d.K, 1<<20)
+	nt := d.Threads.limit(2*d.B*ho*wo*d.C*d.K*d.K, 1<<20)
 	if dwPadOK(d) {
 		pl := backwardInputPlan(d, w)
 		defer pl.release()
@@ -197,7 +198,7 @@ func (d Depthwise) BackwardWeight(dw, x, dy []float32) {
 	}
 	K, C := d.K, d.C
 	rows := d.B * ho
-	nt := threadsFor(2*d.B*ho*wo*C*K*K, 1<<20)
+	nt := d.Threads.limit(2*d.B*ho*wo*C*K*K, 1<<20)
 	if useDWAsm() {
 		d.backwardWeightPadded(dw, x, dy, nt)
 		return

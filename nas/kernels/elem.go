@@ -12,11 +12,14 @@ func axpyGo(alpha float32, x, y []float32) {
 
 // Add computes dst = a + b elementwise over len(dst) elements (the residual
 // connection; dst may alias a or b).
-func Add(dst, a, b []float32) {
+func Add(dst, a, b []float32) { Threads(0).Add(dst, a, b) }
+
+// Add is the package-level Add under the goroutine budget t.
+func (t Threads) Add(dst, a, b []float32) {
 	n := len(dst)
 	need("a", a, n)
 	need("b", b, n)
-	elementwise(n, func(lo, hi int) {
+	t.elementwise(n, func(lo, hi int) {
 		d, x, y := dst[lo:hi], a[lo:hi], b[lo:hi]
 		i := 0
 		if nv := len(d) / 16; nv > 0 && useBNAsm() {
@@ -33,7 +36,7 @@ func Add(dst, a, b []float32) {
 func Scale(dst, x []float32, alpha float32) {
 	n := len(dst)
 	need("x", x, n)
-	elementwise(n, func(lo, hi int) {
+	Threads(0).elementwise(n, func(lo, hi int) {
 		d, s := dst[lo:hi], x[lo:hi]
 		for i := range d {
 			d[i] = alpha * s[i]
@@ -44,7 +47,7 @@ func Scale(dst, x []float32, alpha float32) {
 // Axpy computes y += alpha*x over len(x) elements.
 func Axpy(alpha float32, x, y []float32) {
 	need("y", y, len(x))
-	elementwise(len(x), func(lo, hi int) { axpyGo(alpha, x[lo:hi], y[lo:hi]) })
+	Threads(0).elementwise(len(x), func(lo, hi int) { axpyGo(alpha, x[lo:hi], y[lo:hi]) })
 }
 
 // AddBias adds bias[j] to column j of y[M, N] (row stride ldy >= N): the

@@ -55,6 +55,11 @@ func currentGeom() gemmGeom {
 // the goroutines it starts.
 // Gemm panics if a dimension is negative or a slice is too short.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	Threads(0).Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Gemm is the package-level Gemm under the goroutine budget t.
+func (t Threads) Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	nonneg(m, n, k)
 	ar, ac := m, k
 	if transA {
@@ -75,7 +80,7 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 		return
 	}
 	g := gemmCall{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
-		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, geo: currentGeom()}
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, geo: currentGeom(), threads: t}
 	g.run()
 }
 
@@ -116,6 +121,7 @@ type gemmCall struct {
 	c              []float32
 	ldc            int
 	geo            gemmGeom
+	threads        Threads
 	npan           int  // number of B panels
 	pack           bool // B is packed (else read in place)
 }
@@ -140,7 +146,7 @@ func (g *gemmCall) run() {
 	g.npan = (g.n + nr - 1) / nr
 	g.pack = g.transB || !g.geo.direct
 	flops := 2 * g.m * g.n * g.k
-	nt := threadsFor(flops, gemmMinWork)
+	nt := g.threads.limit(flops, gemmMinWork)
 	splitK := false
 	if nt > 1 && g.m < nt*4*mr {
 		// Too few rows to share: split the reduction when it is long,

@@ -114,10 +114,23 @@ func Backend() string {
 	return "generic"
 }
 
+// Threads is the goroutine budget of one kernel call: 0 means MaxThreads(),
+// 1 runs the call on the calling goroutine. Callers that already split
+// their work over goroutines (the sharded training engine, nas/trainer) use
+// Threads(1), so that results depend only on their own split and never on
+// the machine's core count. The package-level functions are Threads(0).
+type Threads int
+
 // threadsFor returns how many goroutines a call doing about work
 // floating-point operations should use: one per minWork, at most MaxThreads.
-func threadsFor(work, minWork int) int {
-	nt := MaxThreads()
+func threadsFor(work, minWork int) int { return Threads(0).limit(work, minWork) }
+
+// limit is threadsFor under the budget t.
+func (t Threads) limit(work, minWork int) int {
+	nt := int(t)
+	if nt <= 0 {
+		nt = MaxThreads()
+	}
 	if minWork < 1 {
 		minWork = 1
 	}

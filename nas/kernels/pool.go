@@ -4,7 +4,10 @@ import "fmt"
 
 // GlobalAvgPool computes y[b, c] = mean over p of x[b, p, c] for x[B, P, C]
 // (P = H*W): the squeeze of squeeze-excite and the head's pooling.
-func GlobalAvgPool(y, x []float32, B, P, C int) {
+func GlobalAvgPool(y, x []float32, B, P, C int) { Threads(0).GlobalAvgPool(y, x, B, P, C) }
+
+// GlobalAvgPool is the package-level GlobalAvgPool under the goroutine budget t.
+func (t Threads) GlobalAvgPool(y, x []float32, B, P, C int) {
 	nonneg(B, P, C)
 	need("x", x, B*P*C)
 	need("y", y, B*C)
@@ -13,7 +16,7 @@ func GlobalAvgPool(y, x []float32, B, P, C int) {
 		return
 	}
 	inv := 1 / float32(P)
-	nt := threadsFor(B*P*C, 1<<16)
+	nt := t.limit(B*P*C, 1<<16)
 	parallel(nt, func(w int) {
 		lo, hi := span(B, nt, w, 1)
 		for b := lo; b < hi; b++ {
@@ -30,7 +33,10 @@ func GlobalAvgPool(y, x []float32, B, P, C int) {
 }
 
 // GlobalAvgPoolBackward writes dx[b, p, c] = dy[b, c]/P.
-func GlobalAvgPoolBackward(dx, dy []float32, B, P, C int) {
+func GlobalAvgPoolBackward(dx, dy []float32, B, P, C int) { Threads(0).GlobalAvgPoolBackward(dx, dy, B, P, C) }
+
+// GlobalAvgPoolBackward is the package-level GlobalAvgPoolBackward under the goroutine budget t.
+func (t Threads) GlobalAvgPoolBackward(dx, dy []float32, B, P, C int) {
 	nonneg(B, P, C)
 	need("dx", dx, B*P*C)
 	need("dy", dy, B*C)
@@ -38,7 +44,7 @@ func GlobalAvgPoolBackward(dx, dy []float32, B, P, C int) {
 		return
 	}
 	inv := 1 / float32(P)
-	nt := threadsFor(B*P*C, 1<<16)
+	nt := t.limit(B*P*C, 1<<16)
 	parallel(nt, func(w int) {
 		lo, hi := span(B, nt, w, 1)
 		for b := lo; b < hi; b++ {
@@ -66,13 +72,16 @@ func AvgPool2x2Size(h, w int) (ho, wo, pad int) {
 // AvgPool2x2 is the residual shortcut's 2x2 average pool with stride 2 over
 // x[B, H, W, C] -> y[B, Ho, Wo, C] (see AvgPool2x2Size), divisor always 4
 // (PyTorch count_include_pad=True: padded zeros count).
-func AvgPool2x2(y, x []float32, B, H, W, C int) {
+func AvgPool2x2(y, x []float32, B, H, W, C int) { Threads(0).AvgPool2x2(y, x, B, H, W, C) }
+
+// AvgPool2x2 is the package-level AvgPool2x2 under the goroutine budget t.
+func (t Threads) AvgPool2x2(y, x []float32, B, H, W, C int) {
 	ho, wo, pad := AvgPool2x2Size(H, W)
 	nonneg(B, C)
 	need("x", x, B*H*W*C)
 	need("y", y, B*ho*wo*C)
 	rows := B * ho
-	nt := threadsFor(B*H*W*C, 1<<16)
+	nt := t.limit(B*H*W*C, 1<<16)
 	parallel(nt, func(wk int) {
 		lo, hi := span(rows, nt, wk, 1)
 		for row := lo; row < hi; row++ {
@@ -100,13 +109,16 @@ func AvgPool2x2(y, x []float32, B, H, W, C int) {
 
 // AvgPool2x2Backward writes dx[B, H, W, C] from dy[B, Ho, Wo, C]: every
 // input pixel lies in exactly one window, so dx = dy(window)/4.
-func AvgPool2x2Backward(dx, dy []float32, B, H, W, C int) {
+func AvgPool2x2Backward(dx, dy []float32, B, H, W, C int) { Threads(0).AvgPool2x2Backward(dx, dy, B, H, W, C) }
+
+// AvgPool2x2Backward is the package-level AvgPool2x2Backward under the goroutine budget t.
+func (t Threads) AvgPool2x2Backward(dx, dy []float32, B, H, W, C int) {
 	ho, wo, pad := AvgPool2x2Size(H, W)
 	nonneg(B, C)
 	need("dx", dx, B*H*W*C)
 	need("dy", dy, B*ho*wo*C)
 	rows := B * H
-	nt := threadsFor(B*H*W*C, 1<<16)
+	nt := t.limit(B*H*W*C, 1<<16)
 	parallel(nt, func(wk int) {
 		lo, hi := span(rows, nt, wk, 1)
 		for row := lo; row < hi; row++ {
@@ -130,12 +142,15 @@ func AvgPool2x2Backward(dx, dy []float32, B, H, W, C int) {
 
 // ChannelScale is squeeze-excite's excitation: y[b, p, c] = x[b, p, c]*s[b, c]
 // for x[B, P, C] and gates s[B, C] (y may alias x).
-func ChannelScale(y, x, s []float32, B, P, C int) {
+func ChannelScale(y, x, s []float32, B, P, C int) { Threads(0).ChannelScale(y, x, s, B, P, C) }
+
+// ChannelScale is the package-level ChannelScale under the goroutine budget t.
+func (t Threads) ChannelScale(y, x, s []float32, B, P, C int) {
 	nonneg(B, P, C)
 	need("x", x, B*P*C)
 	need("y", y, B*P*C)
 	need("s", s, B*C)
-	nt := threadsFor(B*P*C, 1<<16)
+	nt := t.limit(B*P*C, 1<<16)
 	parallel(nt, func(w int) {
 		lo, hi := span(B*P, nt, w, 1)
 		for r := lo; r < hi; r++ {
@@ -151,7 +166,10 @@ func ChannelScale(y, x, s []float32, B, P, C int) {
 // ChannelScaleBackward is the backward pass of ChannelScale: dx = dy*s
 // (overwritten; dx may alias dy) and ds[b, c] = sum over p of dy*x
 // (overwritten). Either output may be nil.
-func ChannelScaleBackward(dx, ds, dy, x, s []float32, B, P, C int) {
+func ChannelScaleBackward(dx, ds, dy, x, s []float32, B, P, C int) { Threads(0).ChannelScaleBackward(dx, ds, dy, x, s, B, P, C) }
+
+// ChannelScaleBackward is the package-level ChannelScaleBackward under the goroutine budget t.
+func (t Threads) ChannelScaleBackward(dx, ds, dy, x, s []float32, B, P, C int) {
 	nonneg(B, P, C)
 	need("dy", dy, B*P*C)
 	need("x", x, B*P*C)
@@ -162,7 +180,7 @@ func ChannelScaleBackward(dx, ds, dy, x, s []float32, B, P, C int) {
 	if dx != nil {
 		need("dx", dx, B*P*C)
 	}
-	nt := threadsFor(B*P*C, 1<<16)
+	nt := t.limit(B*P*C, 1<<16)
 	parallel(nt, func(w int) {
 		lo, hi := span(B, nt, w, 1)
 		for b := lo; b < hi; b++ {
@@ -196,6 +214,7 @@ func ChannelScaleBackward(dx, ds, dy, x, s []float32, B, P, C int) {
 type Im2Col struct {
 	B, H, W, Cin int
 	K, Stride    int
+	Threads      Threads // goroutine budget; 0: MaxThreads()
 }
 
 // OutSize returns the output height and width.
@@ -219,7 +238,7 @@ func (g Im2Col) Forward(col, x []float32) {
 	ho, wo := g.OutSize()
 	p, kc := g.K/2, g.K*g.K*g.Cin
 	rows := g.B * ho
-	nt := threadsFor(rows*wo*kc, 1<<16)
+	nt := g.Threads.limit(rows*wo*kc, 1<<16)
 	parallel(nt, func(w int) {
 		lo, hi := span(rows, nt, w, 1)
 		for row := lo; row < hi; row++ {
@@ -252,7 +271,7 @@ func (g Im2Col) Backward(dx, dcol []float32) {
 	g.check(dcol, dx)
 	ho, wo := g.OutSize()
 	p, kc := g.K/2, g.K*g.K*g.Cin
-	nt := threadsFor(g.B*ho*wo*kc, 1<<16)
+	nt := g.Threads.limit(g.B*ho*wo*kc, 1<<16)
 	parallel(nt, func(w int) {
 		lo, hi := span(g.B, nt, w, 1) // images are independent
 		clear(dx[lo*g.H*g.W*g.Cin : hi*g.H*g.W*g.Cin])

@@ -7,13 +7,19 @@ import "math"
 // antialiasing): source coordinate (d+0.5)*in/out-0.5, clamped at 0
 // (elastic resolution, ALGORITHM.md section 4). Forward only.
 func ResizeBilinear(dst, src []float32, B, H, W, C, Ho, Wo int) {
-	resize(dst, src, B, H, W, C, Ho, Wo, false)
+	Threads(0).ResizeBilinear(dst, src, B, H, W, C, Ho, Wo)
+}
+
+// ResizeBilinear is the package-level ResizeBilinear under the goroutine
+// budget t.
+func (t Threads) ResizeBilinear(dst, src []float32, B, H, W, C, Ho, Wo int) {
+	t.resize(dst, src, B, H, W, C, Ho, Wo, false)
 }
 
 // ResizeBicubic is ResizeBilinear with mode="bicubic" (A = -0.75, taps
 // clamped to the border, as PyTorch).
 func ResizeBicubic(dst, src []float32, B, H, W, C, Ho, Wo int) {
-	resize(dst, src, B, H, W, C, Ho, Wo, true)
+	Threads(0).resize(dst, src, B, H, W, C, Ho, Wo, true)
 }
 
 // resTaps holds, for one output coordinate, up to 4 source indices and
@@ -54,7 +60,7 @@ func resizeTaps(in, out int, cubic bool) []resTaps {
 	return t
 }
 
-func resize(dst, src []float32, B, H, W, C, Ho, Wo int, cubic bool) {
+func (t Threads) resize(dst, src []float32, B, H, W, C, Ho, Wo int, cubic bool) {
 	nonneg(B, H, W, C, Ho, Wo)
 	need("src", src, B*H*W*C)
 	need("dst", dst, B*Ho*Wo*C)
@@ -67,7 +73,7 @@ func resize(dst, src []float32, B, H, W, C, Ho, Wo int, cubic bool) {
 	}
 	th, tw := resizeTaps(H, Ho, cubic), resizeTaps(W, Wo, cubic)
 	rows := B * Ho
-	nt := threadsFor(rows*Wo*C*16, 1<<18)
+	nt := t.limit(rows*Wo*C*16, 1<<18)
 	parallel(nt, func(wk int) {
 		lo, hi := span(rows, nt, wk, 1)
 		for row := lo; row < hi; row++ {
