@@ -1,20 +1,20 @@
 package kernels
 
-import "math"
-
 // BatchNorm over a batch whose rows are split between several goroutines
 // (the sharded training engine of nas/trainer). Every part runs on its
 // caller's goroutine: it adds float64 channel sums of its own rows (BNSums,
-// BNBackwardSums); the caller adds the parts in a fixed order, derives the
-// batch statistics (BNFinish) or the backward coefficients
-// (BNBackwardCoeffs) once, and every part applies them to its rows
-// (BNApply, BNBackwardApply). The result depends on how the rows were
-// split, never on the number of cores. BNTrainForward and BNTrainBackward
-// are the same computation on one undivided batch.
+// BNBackwardSums); the caller combines the parts in a fixed order, derives
+// the batch statistics or the backward coefficients (BNBackwardCoeffs)
+// once, and every part applies them to its rows (BNApply,
+// BNBackwardApply). The result depends on how the rows were split, never
+// on the number of cores. BNTrainForward and BNTrainBackward are the same
+// computation on one undivided batch.
 
 // BNSums adds, per channel c of x[M, C], the sums of d = x - shift[c] and
-// of d*d to s1[c] and s2[c]. Every part of one batch must use the same
-// shift (a sample close to the mean, e.g. the batch's first row).
+// of d*d to s1[c] and s2[c]. shift is a sample close to the mean (e.g. the
+// part's first row), so that a large mean does not cancel the variance;
+// parts with different shifts combine exactly (Chan et al.'s pairwise
+// update of mean and squared deviations).
 func BNSums(s1, s2 []float64, x []float32, M, C int, shift []float32) {
 	bnCheck("BNSums", M, C, x, x, shift)
 	need64("s1", s1, C)
@@ -44,22 +44,6 @@ func BNSums(s1, s2 []float64, x []float32, M, C int, shift []float32) {
 		return
 	}
 	bnStatsGo(x, C, 0, M, shift, s1, s2)
-}
-
-// BNFinish turns the sums of BNSums over all N rows of a batch into the
-// batch mean and 1/sqrt(biased variance + eps) per channel.
-func BNFinish(mean, invstd []float32, s1, s2 []float64, shift []float32, N int, eps float32) {
-	C := len(mean)
-	need("invstd", invstd, C)
-	need("shift", shift, C)
-	need64("s1", s1, C)
-	need64("s2", s2, C)
-	for c := 0; c < C; c++ {
-		m := s1[c] / float64(N)
-		v := max(s2[c]/float64(N)-m*m, 0)
-		mean[c] = float32(float64(shift[c]) + m)
-		invstd[c] = float32(1 / math.Sqrt(v+float64(eps)))
-	}
 }
 
 // BNApply computes y = act((x - mean)*a + b) per channel of x[M, C] (y may

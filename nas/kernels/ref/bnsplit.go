@@ -1,10 +1,6 @@
 package ref
 
-import (
-	"math"
-
-	"github.com/attentivenas/attentivenas/nas/kernels"
-)
+import "github.com/attentivenas/attentivenas/nas/kernels"
 
 // Float64 twins of the split BatchNorm of kernels (bnsplit.go): sums per
 // part, statistics and coefficients once, application per part.
@@ -19,16 +15,6 @@ func BNSums(s1, s2, x []float64, M, C int, shift []float64) {
 			s1[c] += d
 			s2[c] += d * d
 		}
-	}
-}
-
-// BNFinish is the float64 twin of kernels.BNFinish.
-func BNFinish(mean, invstd, s1, s2, shift []float64, N int, eps float64) {
-	for c := range mean {
-		m := s1[c] / float64(N)
-		v := math.Max(s2[c]/float64(N)-m*m, 0)
-		mean[c] = shift[c] + m
-		invstd[c] = 1 / math.Sqrt(v+eps)
 	}
 }
 
