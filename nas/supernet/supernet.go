@@ -27,27 +27,28 @@ import (
 )
 
 // Param is one learnable tensor at its maximum shape, with its gradient
-// accumulator and optimiser state.
+// accumulator and optimiser state. Its slices are windows of its Group's.
 type Param struct {
-	Name  string
-	Shape []int
-	W     []float32 // values
-	G     []float32 // gradient, accumulated over the subnets of a step
-	M     []float32 // momentum buffer
-	Decay bool      // weight decay applies: conv and linear weights only
-}
-
-func newParam(name string, decay bool, shape ...int) *Param {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return &Param{Name: name, Shape: shape, Decay: decay,
-		W: make([]float32, n), G: make([]float32, n), M: make([]float32, n)}
+	Name   string
+	Shape  []int
+	W      []float32 // values
+	G      []float32 // gradient, accumulated over the subnets of a step
+	M      []float32 // momentum buffer
+	Decay  bool      // weight decay applies: conv and linear weights only
+	Offset int       // position of W in its group's W
 }
 
 // Len is the number of scalars in p.
 func (p *Param) Len() int { return len(p.W) }
+
+// Group is the tensors of one layer of the training graph (the stem, one
+// block, the head) stored back to back: the trainer binds a group as one
+// gorgonia node, so a subnet's graph has one parameter node per layer.
+type Group struct {
+	Name    string
+	Params  []*Param
+	W, G, M []float32 // every Param's W, G and M are windows of these
+}
 
 // ConvBN is a convolution followed by BatchNorm: a 1x1 conv [CinMax, CoutMax]
 // or the stem's dense conv [k*k*Cin, CoutMax].
@@ -90,16 +91,23 @@ type Supernet struct {
 	Blocks []Block // in space.Slots order
 	Head   Head
 	Params []*Param // every tensor, in a fixed order with unique names
+	Groups []Group  // the stem, each block, the head: Params partitioned in order
 }
 
 // New allocates the supernet of sp and initialises it from seed alone
 // (InitWeights).
 func New(sp *space.Space, seed uint64) *Supernet {
 	s := &Supernet{Space: sp}
+	var group []*Param
 	add := func(name string, decay bool, shape ...int) *Param {
-		p := newParam(name, decay, shape...)
+		p := &Param{Name: name, Shape: shape, Decay: decay}
 		s.Params = append(s.Params, p)
+		group = append(group, p)
 		return p
+	}
+	endGroup := func(name string) {
+		s.Groups = append(s.Groups, newGroup(name, group))
+		group = nil
 	}
 	convBN := func(prefix string, rows, cols int) ConvBN {
 		return ConvBN{W: add(prefix+".conv", true, rows, cols),
@@ -107,6 +115,7 @@ func New(sp *space.Space, seed uint64) *Supernet {
 	}
 	fc := sp.FirstConv
 	s.Stem = convBN("stem", fc.K*fc.K*sp.Input.Channels, maxOf(fc.C))
+	endGroup("stem")
 	for i, sl := range sp.Slots() {
 		pre := fmt.Sprintf("blocks.%d", i)
 		b := Block{Slot: sl}
@@ -129,6 +138,7 @@ func New(sp *space.Space, seed uint64) *Supernet {
 			b.Shortcut = add(pre+".shortcut.conv", true, sl.MaxCin, sl.MaxCout)
 		}
 		s.Blocks = append(s.Blocks, b)
+		endGroup(pre)
 	}
 	cin, expanded, width := sp.MaxHead()
 	s.Head.Expand = convBN("head.expand", cin, expanded)
@@ -136,8 +146,31 @@ func New(sp *space.Space, seed uint64) *Supernet {
 	s.Head.MixB = add("head.mix.b", false, width)
 	s.Head.ClassifierW = add("classifier.w", true, width, sp.Classes)
 	s.Head.ClassifierB = add("classifier.b", false, sp.Classes)
+	endGroup("head")
 	s.InitWeights(seed)
 	return s
+}
+
+// newGroup allocates the storage of params back to back.
+func newGroup(name string, params []*Param) Group {
+	n := 0
+	for _, p := range params {
+		p.Offset = n
+		l := 1
+		for _, d := range p.Shape {
+			l *= d
+		}
+		n += l
+	}
+	g := Group{Name: name, Params: params, W: make([]float32, n), G: make([]float32, n), M: make([]float32, n)}
+	for i, p := range params {
+		end := n
+		if i+1 < len(params) {
+			end = params[i+1].Offset
+		}
+		p.W, p.G, p.M = g.W[p.Offset:end:end], g.G[p.Offset:end:end], g.M[p.Offset:end:end]
+	}
+	return g
 }
 
 func maxOf(vs []int) int {

@@ -155,3 +155,39 @@ func TestSchedule(t *testing.T) {
 		}
 	}
 }
+
+// newParam is a lone tensor in a group of its own.
+func newParam(name string, decay bool, shape ...int) *Param {
+	p := &Param{Name: name, Shape: shape, Decay: decay}
+	newGroup(name, []*Param{p})
+	return p
+}
+
+// TestGroupsPartitionParams checks that the groups hold every tensor once,
+// in order, as windows of one contiguous store per group.
+func TestGroupsPartitionParams(t *testing.T) {
+	s := New(reference(t), 1)
+	if want := 2 + len(s.Blocks); len(s.Groups) != want {
+		t.Fatalf("%d groups, want stem + %d blocks + head", len(s.Groups), len(s.Blocks))
+	}
+	i := 0
+	for _, g := range s.Groups {
+		n := 0
+		for _, p := range g.Params {
+			if p != s.Params[i] {
+				t.Fatalf("group %s: tensor %s out of order (want %s)", g.Name, p.Name, s.Params[i].Name)
+			}
+			i++
+			if p.Offset != n || &p.W[0] != &g.W[n] || &p.G[0] != &g.G[n] || &p.M[0] != &g.M[n] {
+				t.Fatalf("group %s: %s is not the window at %d", g.Name, p.Name, n)
+			}
+			n += p.Len()
+		}
+		if n != len(g.W) || n != len(g.G) || n != len(g.M) {
+			t.Fatalf("group %s holds %d scalars, its tensors %d", g.Name, len(g.W), n)
+		}
+	}
+	if i != len(s.Params) {
+		t.Fatalf("groups hold %d of %d tensors", i, len(s.Params))
+	}
+}
