@@ -126,7 +126,7 @@ func (j *Job) Run(ctx context.Context, st State) (State, error) {
 	if err != nil {
 		return st, err
 	}
-	tr, err := New(j.Net, Config{Batch: cfg.Batch, Dropout: cfg.Dropout})
+	tr, err := New(j.Net, Config{Batch: cfg.Batch, Dropout: cfg.Dropout, LabelSmoothing: 0.1})
 	if err != nil {
 		return st, err
 	}

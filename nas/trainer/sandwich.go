@@ -10,23 +10,19 @@ import (
 	"github.com/attentivenas/attentivenas/nas/supernet"
 )
 
-// Config configures the sandwich step. Zero fields take the reference's
-// values (ALGORITHM.md section 5).
+// Config configures the sandwich step (ALGORITHM.md section 5). Dropout and
+// LabelSmoothing are taken as given (0 is off; the reference uses 0.2 and
+// 0.1); zero ClipGrad, SGD and Shards take the defaults noted.
 type Config struct {
 	Batch          int          // images per step (required)
-	Dropout        float64      // before the largest subnet's classifier; 0.2
-	LabelSmoothing float32      // of the largest subnet's loss; 0.1
+	Dropout        float64      // before the largest subnet's classifier
+	LabelSmoothing float32      // of the largest subnet's loss
 	ClipGrad       float32      // elementwise gradient clip; 1
 	SGD            supernet.SGD // momentum 0.9, weight decay 1e-5
+	Shards         int          // image groups of the engine; DefaultShards
 }
 
 func (c Config) withDefaults() Config {
-	if c.Dropout == 0 {
-		c.Dropout = 0.2
-	}
-	if c.LabelSmoothing == 0 {
-		c.LabelSmoothing = 0.1
-	}
 	if c.ClipGrad == 0 {
 		c.ClipGrad = 1
 	}
@@ -42,8 +38,9 @@ func (c Config) withDefaults() Config {
 type Trainer struct {
 	Net      *supernet.Supernet
 	Cfg      Config
-	max, min *Graph
-	pool     *bufPool          // output buffers shared by the step's graphs
+	max, min *graph[float32]
+	e        *engine[float32] // shared by the step's graphs, which run one after another
+	groups   groups[float32]
 	resized  map[int][]float32 // the batch resampled to each resolution (buffers kept across steps)
 	fresh    map[int]bool      // which of them hold this step's batch
 	teacher  []float32         // largest subnet's softmax, [B, classes]
@@ -55,12 +52,13 @@ func New(net *supernet.Supernet, cfg Config) (*Trainer, error) {
 		return nil, fmt.Errorf("trainer: batch size %d: expected at least 1", cfg.Batch)
 	}
 	cfg = cfg.withDefaults()
-	t := &Trainer{Net: net, Cfg: cfg, pool: newBufPool(), resized: map[int][]float32{}, fresh: map[int]bool{}}
+	t := &Trainer{Net: net, Cfg: cfg, e: newEngine(prims32, cfg.Shards), groups: groupsOf(net),
+		resized: map[int][]float32{}, fresh: map[int]bool{}}
 	var err error
-	if t.max, err = BuildGraph(net, net.Space.Max(), cfg.Batch, GraphOptions{Dropout: cfg.Dropout, pool: t.pool}); err != nil {
+	if t.max, err = buildGraph(t.e, net, t.groups, net.Space.Max(), cfg.Batch, cfg.Dropout); err != nil {
 		return nil, err
 	}
-	if t.min, err = BuildGraph(net, net.Space.Min(), cfg.Batch, GraphOptions{pool: t.pool}); err != nil {
+	if t.min, err = buildGraph(t.e, net, t.groups, net.Space.Min(), cfg.Batch, 0); err != nil {
 		return nil, err
 	}
 	t.teacher = make([]float32, cfg.Batch*net.Space.Classes)
@@ -92,6 +90,25 @@ type StepResult struct {
 // gradient skips the update (and says why) instead of corrupting the
 // weights (ALGORITHM.md section 11).
 func (t *Trainer) Step(x []float32, labels []int, mids []space.Arch, lr float64, seed uint64) (StepResult, error) {
+	res, err := t.gradients(x, labels, mids, seed)
+	if err != nil || res.Skipped {
+		return res, err
+	}
+	params := t.Net.Params
+	supernet.ClipGrad(params, t.Cfg.ClipGrad)
+	if ok, name := supernet.GradsFinite(params); !ok {
+		res.Skipped, res.Reason = true, "non-finite gradient in "+name
+		t.Net.ZeroGrad()
+		return res, nil
+	}
+	t.Cfg.SGD.Step(params, float32(lr))
+	return res, nil
+}
+
+// gradients runs the four subnets of a sandwich step and leaves the sum of
+// their gradients in the supernet's gradient buffers (cleared when the
+// step is skipped).
+func (t *Trainer) gradients(x []float32, labels []int, mids []space.Arch, seed uint64) (StepResult, error) {
 	sp, B := t.Net.Space, t.Cfg.Batch
 	in := sp.Input
 	if len(x) != B*in.Height*in.Width*in.Channels || len(labels) != B {
@@ -127,7 +144,7 @@ func (t *Trainer) Step(x []float32, labels []int, mids []space.Arch, lr float64,
 	// 2. The middle subnets, distilled from the teacher.
 	for _, a := range mids {
 		start := time.Now()
-		g, err := BuildGraph(t.Net, a, B, GraphOptions{pool: t.pool})
+		g, err := buildGraph(t.e, t.Net, t.groups, a, B, 0)
 		res.BuildSeconds += time.Since(start).Seconds()
 		if err != nil {
 			return res, err
@@ -148,18 +165,7 @@ func (t *Trainer) Step(x []float32, labels []int, mids []space.Arch, lr float64,
 		return res, err
 	}
 	res.LossMin = l
-	if skip("the smallest subnet", l) {
-		return res, nil
-	}
-
-	// 4. Clip, check, update.
-	params := t.Net.Params
-	supernet.ClipGrad(params, t.Cfg.ClipGrad)
-	if ok, name := supernet.GradsFinite(params); !ok {
-		res.Skipped, res.Reason = true, "non-finite gradient in "+name
-		return res, nil
-	}
-	t.Cfg.SGD.Step(params, float32(lr))
+	skip("the smallest subnet", l)
 	return res, nil
 }
 
