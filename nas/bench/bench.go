@@ -289,7 +289,7 @@ func Train(sp *space.Space, spec sampler.Spec, opts Options) ([]Result, error) {
 			return nil, err
 		}
 	}
-	tr, err := trainer.New(net, trainer.Config{Batch: B})
+	tr, err := trainer.New(net, trainer.Config{Batch: B, Dropout: 0.2, LabelSmoothing: 0.1})
 	if err != nil {
 		return nil, err
 	}

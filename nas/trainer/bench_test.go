@@ -25,7 +25,7 @@ func BenchmarkSandwichStep(b *testing.B) {
 	sp := referenceSpace(b)
 	net := supernet.New(sp, 1)
 	const B = 128
-	tr, err := New(net, Config{Batch: B})
+	tr, err := New(net, Config{Batch: B, Dropout: 0.2, LabelSmoothing: 0.1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -52,6 +52,36 @@ func newBlock[T float](net *supernet.Supernet, p space.Plan, i, B int) *block[T]
 func (l *block[T]) in() (int, int)  { return l.B * l.p.InSize * l.p.InSize, l.p.Cin }
 func (l *block[T]) out() (int, int) { return l.B * l.p.OutSize * l.p.OutSize, l.p.Cout }
 
+func (l *block[T]) needs(n int) (acts, scratch int) {
+	p := l.p
+	B, Pin, Po := l.B, p.InSize*p.InSize, p.OutSize*p.OutSize
+	cin, mid, cout, se := p.Cin, p.Mid, p.Cout, p.SEMid
+	acts = B*Po*mid + 3*mid + B*Po*cout + 3*cout + B*Po*cout // z2, bn2, z3, bn3, y
+	fwd := n * Po * mid                                      // y2
+	if p.Expand {
+		acts += B*Pin*mid + 3*mid
+		fwd += n * Pin * mid // y1
+	}
+	if p.SE {
+		acts += 2*B*mid + B*se
+		fwd += n*se + n*mid
+	}
+	if p.ShortcutPool {
+		fwd += n * Po * cin
+	}
+	acts += 2*cout + 4*mid // backward coefficients
+	bwd := 0
+	if p.ShortcutConv && p.ShortcutPool {
+		bwd += 2 * n * Po * cin
+	}
+	bwd += n*Po*cout + 2*n*Po*mid // dz3, y2, d
+	if p.SE {
+		bwd += 2*n*mid + n*Po*mid + 2*n*se + n*mid + mid
+	}
+	bwd += n * Pin * mid // y1, then dy1 in its place (a new buffer when y1 is x)
+	return acts, max(fwd, bwd)
+}
+
 // depthwise is the depthwise convolution over n images.
 func (l *block[T]) depthwise(n int) kernels.Depthwise {
 	p := l.p
@@ -229,7 +259,10 @@ func (l *block[T]) backward(e *engine[T], x, w, dy, dx []T, dws [][]T) {
 			e.bnApply(y1, l.z1[i0*Pin*mid:i1*Pin*mid], n*Pin, mid, l.bn1.mean, l.bn1.a, w[l.expand.beta.off:], l.act)
 		}
 		e.dwBackwardWeight(dwc, dw[l.dw.w.off:], y1, d)
-		dy1 := sc.alloc(n * Pin * mid)
+		dy1 := y1 // y1 is dead once the weight gradient has it
+		if !p.Expand {
+			dy1 = sc.alloc(n * Pin * mid)
+		}
 		e.dwBackwardInput(dwc, dy1, d, w[l.dw.w.off:])
 		if !p.Expand {
 			dxs := dx[i0*Pin*cin : i1*Pin*cin]

@@ -33,8 +33,9 @@ const bnEps = 1e-5
 // buffer of the whole size at the next reset. Windows are not zeroed: every
 // user writes before it reads.
 type arena[T float] struct {
-	buf []T
-	off int
+	buf       []T
+	off       int
+	overflows int // allocations that did not fit, ever (the tests want none)
 }
 
 func (a *arena[T]) alloc(n int) []T {
@@ -43,7 +44,16 @@ func (a *arena[T]) alloc(n int) []T {
 	if a.off <= len(a.buf) {
 		return a.buf[o:a.off:a.off]
 	}
+	a.overflows++
 	return make([]T, n)
+}
+
+// reserve makes the buffer hold at least n elements (only between
+// cycles: windows handed out before are not carried over).
+func (a *arena[T]) reserve(n int) {
+	if n > len(a.buf) {
+		a.buf = make([]T, n)
+	}
 }
 
 func (a *arena[T]) reset() {

@@ -184,7 +184,7 @@ func TestSandwichGradientSum(t *testing.T) {
 	for i := range labels {
 		labels[i] = rng.IntN(sp.Classes)
 	}
-	if res, err := tr.gradients(x32, labels, mids, seed); err != nil || res.Skipped {
+	if res, err := tr.gradients(x32, labels, mids, seed, 0); err != nil || res.Skipped {
 		t.Fatalf("%+v %v", res, err)
 	}
 	analytic := make([][]float64, len(net.Groups))
@@ -261,5 +261,47 @@ func TestSandwichGradientSum(t *testing.T) {
 			want = append(want, (lp-lm)/(2*nastest.FDStep))
 		}
 		checkClose("sandwich sum", gi, got, want)
+	}
+}
+
+// TestArenasSizedByPlan: the arenas reserved from the layers' needs hold
+// everything a run of the graph takes (no allocation overflows), for
+// uneven shard splits and every kind of subnet.
+func TestArenasSizedByPlan(t *testing.T) {
+	for _, name := range []string{"reference", "tiny"} {
+		sp := tiny(t)
+		if name == "reference" {
+			sp = referenceSpace(t)
+		}
+		net := supernet.New(sp, 1)
+		rng := nastest.NewRand(5)
+		archs := []space.Arch{sp.Max(), sp.Min()}
+		for range 6 {
+			archs = append(archs, sp.Random(rng))
+		}
+		for _, shards := range []int{1, 2, 3} {
+			for _, a := range archs {
+				const B = 7
+				e := newEngine(prims32, shards)
+				g, err := buildGraph(e, net, groupsOf(net), a, B, 0.2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, in := a.Resolution, sp.Input.Channels
+				x, labels := randomBatch(rng, B, r*r*in, sp.Classes)
+				if _, err := g.Run(x, labels, 0.1, nil, 1); err != nil {
+					t.Fatal(err)
+				}
+				g.Close()
+				n := e.acts.overflows
+				for s := range e.scratch {
+					n += e.scratch[s].overflows
+				}
+				if n > 0 {
+					t.Errorf("%s, %d shards, %v: %d allocations outgrew the reserved arenas", name, shards, a, n)
+				}
+				net.ZeroGrad()
+			}
+		}
 	}
 }

@@ -139,7 +139,30 @@ func buildGraph[T float](e *engine[T], net *supernet.Supernet, gs groups[T], a s
 	}
 	gr.vm = G.NewTapeMachine(g, G.BindDualValues(params...))
 	gr.nodes = g.AllNodes().Len()
+	gr.reserve()
 	return gr, nil
+}
+
+// reserve grows the engine's arenas to what running gr takes, before it
+// runs: growing them by overflow during a run would hold the run's
+// tensors twice at the next reset.
+func (gr *graph[T]) reserve() {
+	e := gr.e
+	_, n := e.images(0, gr.B)
+	for s := 1; s < e.shards; s++ {
+		i0, i1 := e.images(s, gr.B)
+		n = max(n, i1-i0)
+	}
+	acts, scratch := 0, 0
+	for _, op := range gr.ops {
+		a, sc := op.l.needs(n)
+		acts += a
+		scratch = max(scratch, sc)
+	}
+	e.acts.reserve(acts)
+	for s := range e.scratch {
+		e.scratch[s].reserve(scratch)
+	}
 }
 
 // Nodes is the number of nodes of the compiled graph (forward and backward).

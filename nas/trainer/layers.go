@@ -26,6 +26,11 @@ type layer[T float] interface {
 	// in and out are the shapes [rows, channels] of x and y.
 	in() (rows, cols int)
 	out() (rows, cols int)
+	// needs is what a forward and backward take from the engine's arenas:
+	// from the run's arena (y included), and from each shard's scratch
+	// arena for n images at most. It mirrors the allocations of forward
+	// and backward (TestArenasSizedByPlan checks that it covers them).
+	needs(n int) (acts, scratch int)
 }
 
 // tensorAt locates a tensor of a group: its offset and its row stride (the
@@ -89,6 +94,13 @@ func newStem[T float](net *supernet.Supernet, p space.Plan, B int) *stem[T] {
 
 func (l *stem[T]) in() (int, int)  { return l.B * l.p.InSize * l.p.InSize, l.p.Cin }
 func (l *stem[T]) out() (int, int) { return l.B * l.p.OutSize * l.p.OutSize, l.p.Cout }
+
+func (l *stem[T]) needs(n int) (acts, scratch int) {
+	p := l.p
+	Po, kc, c0 := p.OutSize*p.OutSize, p.K*p.K*p.Cin, p.Cout
+	acts = 2*l.B*Po*c0 + 3*c0 + 2*c0
+	return acts, max(n*Po*kc, n*Po*c0+n*Po*kc)
+}
 
 func (l *stem[T]) im2col(n int) kernels.Im2Col {
 	return kernels.Im2Col{B: n, H: l.p.InSize, W: l.p.InSize, Cin: l.p.Cin, K: l.p.K, Stride: l.p.Stride}
@@ -171,6 +183,13 @@ func newHead[T float](net *supernet.Supernet, p space.Plan, B int, dropout float
 
 func (l *head[T]) in() (int, int)  { return l.B * l.p.Size * l.p.Size, l.p.Cin }
 func (l *head[T]) out() (int, int) { return l.B, l.p.Classes }
+
+func (l *head[T]) needs(n int) (acts, scratch int) {
+	p := l.p
+	P, E, W, K := p.Size*p.Size, p.Expanded, p.Width, p.Classes
+	acts = l.B*P*E + l.B*E + 2*l.B*W + 3*E + l.B*K + 2*E
+	return acts, max(n*P*E, n*W+n*E+n*P*E+E)
+}
 
 // fillMask draws the dropout mask of a run from seed alone: each element is
 // dropped with probability p, survivors scaled by 1/(1-p) (inverted

@@ -44,6 +44,7 @@ type Trainer struct {
 	resized  map[int][]float32 // the batch resampled to each resolution (buffers kept across steps)
 	fresh    map[int]bool      // which of them hold this step's batch
 	teacher  []float32         // largest subnet's softmax, [B, classes]
+	mixed    []float32         // the students' targets when labels are mixed in
 }
 
 // New builds the trainer's persistent graphs.
@@ -90,7 +91,25 @@ type StepResult struct {
 // gradient skips the update (and says why) instead of corrupting the
 // weights (ALGORITHM.md section 11).
 func (t *Trainer) Step(x []float32, labels []int, mids []space.Arch, lr float64, seed uint64) (StepResult, error) {
-	res, err := t.gradients(x, labels, mids, seed)
+	return t.StepWith(x, labels, mids, StepParams{LR: lr, Seed: seed})
+}
+
+// StepParams are the per-step settings of StepWith.
+type StepParams struct {
+	LR   float64 // learning rate of the update
+	Seed uint64  // drives dropout
+	// LabelWeight mixes the labels into the distillation targets of the
+	// middle and smallest subnets: target = w*labels (label-smoothed) +
+	// (1-w)*teacher. 0 is the method's in-place distillation; a warm-up
+	// from 1 to 0 keeps the students from learning an untrained teacher's
+	// near-uniform output in the first steps.
+	LabelWeight float64
+}
+
+// StepWith is Step with every per-step setting.
+func (t *Trainer) StepWith(x []float32, labels []int, mids []space.Arch, sp StepParams) (StepResult, error) {
+	lr := sp.LR
+	res, err := t.gradients(x, labels, mids, sp.Seed, sp.LabelWeight)
 	if err != nil || res.Skipped {
 		return res, err
 	}
@@ -108,7 +127,7 @@ func (t *Trainer) Step(x []float32, labels []int, mids []space.Arch, lr float64,
 // gradients runs the four subnets of a sandwich step and leaves the sum of
 // their gradients in the supernet's gradient buffers (cleared when the
 // step is skipped).
-func (t *Trainer) gradients(x []float32, labels []int, mids []space.Arch, seed uint64) (StepResult, error) {
+func (t *Trainer) gradients(x []float32, labels []int, mids []space.Arch, seed uint64, labelWeight float64) (StepResult, error) {
 	sp, B := t.Net.Space, t.Cfg.Batch
 	in := sp.Input
 	if len(x) != B*in.Height*in.Width*in.Channels || len(labels) != B {
@@ -140,6 +159,10 @@ func (t *Trainer) gradients(x []float32, labels []int, mids []space.Arch, seed u
 		return res, nil
 	}
 	kernels.Softmax(t.teacher, t.max.Logits(), B, sp.Classes)
+	target := t.teacher
+	if labelWeight > 0 {
+		target = t.mixTargets(labels, labelWeight)
+	}
 
 	// 2. The middle subnets, distilled from the teacher.
 	for _, a := range mids {
@@ -149,7 +172,7 @@ func (t *Trainer) gradients(x []float32, labels []int, mids []space.Arch, seed u
 		if err != nil {
 			return res, err
 		}
-		l, err := g.Run(t.batchAt(x, a.Resolution), labels, 0, t.teacher, 0)
+		l, err := g.Run(t.batchAt(x, a.Resolution), labels, 0, target, 0)
 		g.Close()
 		if err != nil {
 			return res, err
@@ -161,12 +184,32 @@ func (t *Trainer) gradients(x []float32, labels []int, mids []space.Arch, seed u
 	}
 
 	// 3. The smallest subnet, distilled.
-	if l, err = t.min.Run(t.batchAt(x, t.min.Plan.Resolution), labels, 0, t.teacher, 0); err != nil {
+	if l, err = t.min.Run(t.batchAt(x, t.min.Plan.Resolution), labels, 0, target, 0); err != nil {
 		return res, err
 	}
 	res.LossMin = l
 	skip("the smallest subnet", l)
 	return res, nil
+}
+
+// mixTargets returns w*smoothed one-hot labels + (1-w)*teacher.
+func (t *Trainer) mixTargets(labels []int, w float64) []float32 {
+	K := t.Net.Space.Classes
+	if len(t.mixed) != len(t.teacher) {
+		t.mixed = make([]float32, len(t.teacher))
+	}
+	eps := float64(t.Cfg.LabelSmoothing)
+	for b, y := range labels {
+		row, tr := t.mixed[b*K:(b+1)*K], t.teacher[b*K:(b+1)*K]
+		for k := range row {
+			p := eps / float64(K)
+			if k == y {
+				p += 1 - eps
+			}
+			row[k] = float32(w*p + (1-w)*float64(tr[k]))
+		}
+	}
+	return t.mixed
 }
 
 // batchAt returns the batch resampled to r x r (ALGORITHM.md section 4:
@@ -189,3 +232,7 @@ func (t *Trainer) batchAt(x []float32, r int) []float32 {
 	t.fresh[r] = true
 	return dst
 }
+
+// EngineBytes is the memory the trainer's engine holds for activations,
+// temporaries and gradient buffers (grown to the largest subnet's needs).
+func (t *Trainer) EngineBytes() int64 { return t.e.memoryBytes() }
