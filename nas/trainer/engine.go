@@ -71,6 +71,7 @@ type engine[T float] struct {
 	scratch []arena[T] // per shard, reset at every layer call
 	ring    [2][]T     // input gradients of the backward pass, alternately
 	part    [][]float64
+	team    *team
 	grads   map[int][][]T // free per-shard parameter-gradient buffers by length
 	mu      sync.Mutex    // guards grads (graphs close from any goroutine)
 }
@@ -80,7 +81,7 @@ func newEngine[T float](p prims[T], shards int) *engine[T] {
 		shards = DefaultShards
 	}
 	return &engine[T]{prims: p, shards: shards, scratch: make([]arena[T], shards),
-		part: make([][]float64, shards), grads: map[int][][]T{}}
+		part: make([][]float64, shards), grads: map[int][][]T{}, team: newTeam(shards)}
 }
 
 // images returns the images [i0, i1) of shard s of a batch of B.
@@ -98,35 +99,14 @@ func (e *engine[T]) beginLayer() {
 // each runs f on every shard of a batch of B images concurrently (shard 0
 // on the caller) and waits. A panic in a shard is re-raised on the caller.
 func (e *engine[T]) each(B int, f func(s, i0, i1 int)) {
-	if e.shards == 1 {
-		f(0, 0, B)
-		return
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failure any
-	for s := 1; s < e.shards; s++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					mu.Lock()
-					failure = r
-					mu.Unlock()
-				}
-			}()
-			i0, i1 := e.images(s, B)
-			f(s, i0, i1)
-		}()
-	}
-	i0, i1 := e.images(0, B)
-	f(0, i0, i1)
-	wg.Wait()
-	if failure != nil {
-		panic(failure)
-	}
+	e.team.run(func(s int) {
+		i0, i1 := e.images(s, B)
+		f(s, i0, i1)
+	})
 }
+
+// close stops the engine's workers.
+func (e *engine[T]) close() { e.team.stop() }
 
 // partial returns shard s's zeroed float64 sums for C channels: two
 // vectors of C.

@@ -45,6 +45,9 @@ type graph[T float] struct {
 	head   *head[T]
 	ops    []*layerOp[T]
 	nodes  int
+	// ownEngine: the graph's engine is its own (BuildGraph), not a
+	// trainer's, and closes with it.
+	ownEngine bool
 }
 
 // Graph is the float32 training graph of one subnet.
@@ -69,10 +72,13 @@ var buildMu sync.Mutex
 // batch size B over the tensors of net, with its own engine. Trainers share
 // one engine between their graphs.
 func BuildGraph(net *supernet.Supernet, a space.Arch, B int, opt GraphOptions) (*Graph, error) {
-	g, err := buildGraph(newEngine(prims32, opt.Shards), net, groupsOf(net), a, B, opt.Dropout)
+	e := newEngine(prims32, opt.Shards)
+	g, err := buildGraph(e, net, groupsOf(net), a, B, opt.Dropout)
 	if err != nil {
+		e.close()
 		return nil, err
 	}
+	g.ownEngine = true
 	return &Graph{g}, nil
 }
 
@@ -177,6 +183,9 @@ func (gr *graph[T]) Close() {
 	gr.vm = nil
 	for _, op := range gr.ops {
 		op.release()
+	}
+	if gr.ownEngine {
+		gr.e.close()
 	}
 }
 

@@ -70,6 +70,7 @@ func New(net *supernet.Supernet, cfg Config) (*Trainer, error) {
 func (t *Trainer) Close() {
 	t.max.Close()
 	t.min.Close()
+	t.e.close()
 }
 
 // StepResult reports one sandwich step.
