@@ -27,8 +27,10 @@ type team struct {
 }
 
 // spinFor is how long an idle worker spins before it sleeps: longer than
-// the serial work between two phases of a step, short against a step.
-const spinFor = 300 * time.Microsecond
+// the serial work between two phases of a step (graph builds and the SGD
+// update take a millisecond or two), short against a step. With 0.3 ms
+// the workers slept several times a step and some wake-ups took 2 ms.
+const spinFor = 2 * time.Millisecond
 
 const stopGen = ^uint64(0)
 
@@ -96,7 +98,11 @@ func (t *team) worker(s int) {
 	for {
 		g := t.gen.Load()
 		start := time.Now()
-		for g == seen {
+		for i := 0; g == seen; i++ {
+			if i&255 != 255 { // a phase is usually microseconds away
+				g = t.gen.Load()
+				continue
+			}
 			if time.Since(start) < spinFor {
 				runtime.Gosched()
 				g = t.gen.Load()
