@@ -14,7 +14,6 @@ import (
 	"github.com/attentivenas/attentivenas/stages/beamreg"
 
 	"github.com/attentivenas/attentivenas/data"
-	"github.com/attentivenas/attentivenas/nas/infer"
 	"github.com/attentivenas/attentivenas/nas/sampler"
 	"github.com/attentivenas/attentivenas/nas/space"
 	"github.com/attentivenas/attentivenas/nas/supernet"
@@ -187,7 +186,7 @@ func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile s
 	switch {
 	case spec.Mode == sampler.UniformMode:
 	case spec.EstimatorName() == sampler.EstimatorMinibatchLoss:
-		est = infer.NewMinibatchLoss(net)
+		// The job scores candidates on its trainer's engine.
 	default:
 		est, err = loadPredictorEstimator(ctx, job.Predictor, sp)
 		if err != nil {

@@ -15,7 +15,7 @@
 //     training steps (nas/trainer: the largest, two middle and the smallest
 //     subnet, one SGD update) at Options.Batch. The middle subnets come from
 //     the sampler; an attentive sampler scores K candidates per middle slot
-//     with the minibatch-loss estimator (nas/infer) on the step's batch, as
+//     with the minibatch-loss estimator (the trainer's) on the step's batch, as
 //     the training job does, and that scoring is timed too. Metrics:
 //     throughput (img/s = Batch*Steps/seconds after Warmup untimed steps)
 //     and compute (GFLOP/s, see below).
@@ -275,12 +275,17 @@ func Train(sp *space.Space, spec sampler.Spec, opts Options) ([]Result, error) {
 	load := loadAvg()
 	fmt.Fprintf(opts.Progress, "bench: %s: building (batch %d)\n", name, B)
 	net := supernet.New(sp, opts.Seed)
+	tr, err := trainer.New(net, trainer.Config{Batch: B, Dropout: 0.2, LabelSmoothing: 0.1})
+	if err != nil {
+		return nil, err
+	}
+	defer tr.Close()
 	var (
 		smp sampler.Sampler = sampler.Uniform{Space: sp}
-		est *infer.MinibatchLoss
+		est *trainer.MinibatchLoss
 	)
 	if spec.Mode != sampler.UniformMode {
-		est = infer.NewMinibatchLoss(net)
+		est = tr.MinibatchLoss()
 		prior, err := sampler.BuildPrior(sp, sampler.PriorConfig{}, rand.New(rand.NewPCG(opts.Seed, 0x9e1)))
 		if err != nil {
 			return nil, err
@@ -289,11 +294,6 @@ func Train(sp *space.Space, spec sampler.Spec, opts Options) ([]Result, error) {
 			return nil, err
 		}
 	}
-	tr, err := trainer.New(net, trainer.Config{Batch: B, Dropout: 0.2, LabelSmoothing: 0.1})
-	if err != nil {
-		return nil, err
-	}
-	defer tr.Close()
 	rng := rand.New(rand.NewPCG(opts.Seed, 2))
 	x, labels := synthBatch(sp, B, rng)
 

@@ -32,6 +32,21 @@ func (t Threads) Add(dst, a, b []float32) {
 	})
 }
 
+// addTo computes dst += src (len(src) elements) on the calling goroutine,
+// with the assembly add where there is one. Each element sees the same
+// single addition either way.
+func addTo(dst, src []float32) {
+	dst = dst[:len(src)]
+	i := 0
+	if nv := len(src) / 16; nv > 0 && useBNAsm() {
+		addK(nv, &dst[0], &src[0], &dst[0])
+		i = 16 * nv
+	}
+	for ; i < len(src); i++ {
+		dst[i] += src[i]
+	}
+}
+
 // Scale computes dst = alpha*x over len(dst) elements (dst may alias x).
 func Scale(dst, x []float32, alpha float32) {
 	n := len(dst)

@@ -151,6 +151,11 @@ func testChannelScale(t *testing.T, B, P, C int) {
 	y := make([]float32, len(x))
 	ChannelScale(y, x, s, B, P, C)
 	check(t, "forward", y, ref(to64(x), to64(s)), tol32)
+	for i, v := range x { // every path computes the float32 product exactly
+		if want := v * s[(i/(P*C))*C+i%C]; y[i] != want {
+			t.Fatalf("B=%d P=%d C=%d: element %d is %g, want the product %g", B, P, C, i, y[i], want)
+		}
+	}
 	dy := randVec(r, len(x), -1, 1)
 	dx := make([]float32, len(x))
 	ds := make([]float32, len(s))

@@ -23,7 +23,7 @@ func (t Threads) GlobalAvgPool(y, x []float32, B, P, C int) {
 			yb := y[b*C : b*C+C]
 			clear(yb)
 			for p := 0; p < P; p++ {
-				axpyGo(1, x[(b*P+p)*C:(b*P+p+1)*C], yb)
+				addTo(yb, x[(b*P+p)*C:(b*P+p+1)*C])
 			}
 			for c := range yb {
 				yb[c] *= inv
@@ -151,6 +151,24 @@ func (t Threads) ChannelScale(y, x, s []float32, B, P, C int) {
 	need("y", y, B*P*C)
 	need("s", s, B*C)
 	nt := t.limit(B*P*C, 1<<16)
+	if useBNAsm() && P > 1 {
+		// Per image, a per-channel scale: BatchNorm's apply kernel with
+		// mean 0, scale s[b] and shift 0 computes exactly x*s.
+		l := newBNLayout(C)
+		parallel(nt, func(w int) {
+			lo, hi := span(B, nt, w, 1)
+			pb := getF32(l.pv * bnSlots * 16)
+			defer putF32(pb)
+			prm := (*pb)[:l.pv*bnSlots*16]
+			l.setSlot(prm, 0, nil, 0)
+			l.setSlot(prm, 2, nil, 0)
+			for b := lo; b < hi; b++ {
+				l.setSlot(prm, 1, s[b*C:b*C+C], 0)
+				bnApplyAsm(y[b*P*C:(b+1)*P*C], x[b*P*C:(b+1)*P*C], P, l, prm, ActNone, 1)
+			}
+		})
+		return
+	}
 	parallel(nt, func(w int) {
 		lo, hi := span(B*P, nt, w, 1)
 		for r := lo; r < hi; r++ {

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
+	"github.com/attentivenas/attentivenas/nas/infer"
 	"github.com/attentivenas/attentivenas/nas/kernels/ref"
 	"github.com/attentivenas/attentivenas/nas/nastest"
 	"github.com/attentivenas/attentivenas/nas/space"
@@ -304,4 +306,83 @@ func TestArenasSizedByPlan(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMinibatchLossMatchesInfer: the trainer's minibatch-loss estimator
+// scores candidates as nas/infer's does (the same function, to float32
+// rounding), so attentive sampling picks the same candidates; and a step
+// after scoring trains on the same resampled batch.
+func TestMinibatchLossMatchesInfer(t *testing.T) {
+	sp := referenceSpace(t)
+	net := supernet.New(sp, 4)
+	rng := nastest.NewRand(8)
+	perturb(net, rng)
+	const B = 16
+	twin := supernet.New(sp, 4)
+	for i, g := range net.Groups {
+		copy(twin.Groups[i].W, g.W)
+	}
+	tr, err := New(net, Config{Batch: B})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	plain, err := New(twin, Config{Batch: B})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	ours, ref := tr.MinibatchLoss(), infer.NewMinibatchLoss(net)
+	agree := 0
+	for range 4 {
+		x, labels := randomBatch(rng, B, 28*28, sp.Classes)
+		ours.SetBatch(x, labels, B)
+		ref.SetBatch(x, labels, B)
+		archs := []space.Arch{sp.Max(), sp.Min()}
+		for range 7 {
+			archs = append(archs, sp.Random(rng))
+		}
+		got, err := ours.Estimate(archs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ref.Estimate(archs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range archs {
+			if d := math.Abs(got[i] - want[i]); d > 1e-4*math.Abs(want[i]) {
+				t.Errorf("%v: score %.7g, nas/infer %.7g", archs[i], got[i], want[i])
+			}
+		}
+		for i := 0; i+3 <= len(archs); i += 3 {
+			if argmin(got[i:i+3]) == argmin(want[i:i+3]) {
+				agree++
+			}
+		}
+		if _, err := tr.Step(x, labels, archs[2:4], 0.01, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := plain.Step(x, labels, archs[2:4], 0.01, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if agree != 12 {
+		t.Errorf("best of three agreed with nas/infer's in %d of 12 triples", agree)
+	}
+	for i, g := range net.Groups {
+		if !slices.Equal(g.W, twin.Groups[i].W) {
+			t.Fatalf("group %s: scoring before the step changed what the step trained", g.Name)
+		}
+	}
+}
+
+func argmin(v []float64) int {
+	b := 0
+	for i, x := range v {
+		if x < v[b] {
+			b = i
+		}
+	}
+	return b
 }

@@ -85,6 +85,7 @@ type stem[T float] struct {
 	act kernels.Act
 	at  convBNAt
 	z   []T // saved: the conv output before BN [B*Ho*Wo, c0]
+	col []T // saved: the patches [B*Ho*Wo, k*k*Cin] (nine values a pixel for the reference space)
 	bn  bnState[T]
 }
 
@@ -98,8 +99,8 @@ func (l *stem[T]) out() (int, int) { return l.B * l.p.OutSize * l.p.OutSize, l.p
 func (l *stem[T]) needs(n int) (acts, scratch int) {
 	p := l.p
 	Po, kc, c0 := p.OutSize*p.OutSize, p.K*p.K*p.Cin, p.Cout
-	acts = 2*l.B*Po*c0 + 3*c0 + 2*c0
-	return acts, max(n*Po*kc, n*Po*c0+n*Po*kc)
+	acts = 2*l.B*Po*c0 + l.B*Po*kc + 3*c0 + 2*c0
+	return acts, n * Po * c0
 }
 
 func (l *stem[T]) im2col(n int) kernels.Im2Col {
@@ -109,11 +110,11 @@ func (l *stem[T]) im2col(n int) kernels.Im2Col {
 func (l *stem[T]) forward(e *engine[T], x, w, y []T) {
 	p, a := l.p, l.at
 	Pin, Po, kc, c0 := p.InSize*p.InSize, p.OutSize*p.OutSize, p.K*p.K*p.Cin, p.Cout
-	l.z = e.acts.alloc(l.B * Po * c0)
+	l.z, l.col = e.acts.alloc(l.B*Po*c0), e.acts.alloc(l.B*Po*kc)
 	e.beginLayer()
 	e.each(l.B, func(s, i0, i1 int) {
 		n := i1 - i0
-		cols := e.scratch[s].alloc(n * Po * kc)
+		cols := l.col[i0*Po*kc : i1*Po*kc]
 		e.im2col(l.im2col(n), cols, x[i0*Pin*p.Cin:i1*Pin*p.Cin])
 		z := l.z[i0*Po*c0 : i1*Po*c0]
 		e.gemm(false, false, n*Po, c0, kc, 1, cols, kc, w[a.w.off:], a.w.ld, 0, z, c0)
@@ -127,9 +128,9 @@ func (l *stem[T]) forward(e *engine[T], x, w, y []T) {
 	})
 }
 
-func (l *stem[T]) backward(e *engine[T], x, w, dy, _ []T, dws [][]T) {
+func (l *stem[T]) backward(e *engine[T], _, w, dy, _ []T, dws [][]T) {
 	p, a := l.p, l.at
-	Pin, Po, kc, c0 := p.InSize*p.InSize, p.OutSize*p.OutSize, p.K*p.K*p.Cin, p.Cout
+	Po, kc, c0 := p.OutSize*p.OutSize, p.K*p.K*p.Cin, p.Cout
 	beta := w[a.beta.off:]
 	e.beginLayer()
 	dz := make([][]T, e.shards)
@@ -149,9 +150,7 @@ func (l *stem[T]) backward(e *engine[T], x, w, dy, _ []T, dws [][]T) {
 			src, act = dz[s], kernels.ActNone
 		}
 		e.bnBackwardApply(dz[s], src, l.z[r0:r1], n*Po, c0, l.bn.mean, l.bn.a, beta, k.k1, k.k2, act)
-		cols := e.scratch[s].alloc(n * Po * kc)
-		e.im2col(l.im2col(n), cols, x[i0*Pin*p.Cin:i1*Pin*p.Cin])
-		e.gemm(true, false, kc, c0, n*Po, 1, cols, kc, dz[s], c0, 0, dws[s][a.w.off:], a.w.ld)
+		e.gemm(true, false, kc, c0, n*Po, 1, l.col[i0*Po*kc:i1*Po*kc], kc, dz[s], c0, 0, dws[s][a.w.off:], a.w.ld)
 	})
 	e.reduceGrads(dws)
 }

@@ -80,7 +80,7 @@ type Job struct {
 	Data  *data.Dataset // the train split
 	Mean  []float32     // per-channel normalisation (the train split's stats)
 	Std   []float32
-	Est   sampler.Estimator // scores attentive candidates; nil for uniform
+	Est   sampler.Estimator // scores attentive candidates; nil: uniform, or the trainer's minibatch loss
 	Hooks Hooks
 }
 
@@ -122,15 +122,15 @@ func (j *Job) Run(ctx context.Context, st State) (State, error) {
 		}
 	}
 	master := rand.New(pcg)
-	smp, est, err := j.sampler(cfg)
-	if err != nil {
-		return st, err
-	}
 	tr, err := New(j.Net, Config{Batch: cfg.Batch, Dropout: cfg.Dropout, LabelSmoothing: 0.1})
 	if err != nil {
 		return st, err
 	}
 	defer tr.Close()
+	smp, est, err := j.sampler(cfg, tr)
+	if err != nil {
+		return st, err
+	}
 
 	B, in := cfg.Batch, sp.Input
 	imgLen := in.Height * in.Width * in.Channels
@@ -205,11 +205,17 @@ func (j *Job) Run(ctx context.Context, st State) (State, error) {
 }
 
 // sampler builds the job's sampler: the FLOPs prior comes from the seed.
-func (j *Job) sampler(cfg JobConfig) (sampler.Sampler, BatchEstimator, error) {
+// The minibatch-loss estimator, unless the job brings its own, is the
+// trainer's (scored on the trainer's engine).
+func (j *Job) sampler(cfg JobConfig, tr *Trainer) (sampler.Sampler, BatchEstimator, error) {
 	if cfg.Sampler.Mode == sampler.UniformMode {
 		return sampler.Uniform{Space: j.Net.Space}, nil, nil
 	}
-	if j.Est == nil {
+	est := j.Est
+	if est == nil && cfg.Sampler.EstimatorName() == sampler.EstimatorMinibatchLoss {
+		est = tr.MinibatchLoss()
+	}
+	if est == nil {
 		return nil, nil, fmt.Errorf("trainer: job %q: sampler %s needs the %s estimator: %w",
 			cfg.Run, cfg.Sampler, cfg.Sampler.EstimatorName(), sampler.ErrNoPredictor)
 	}
@@ -217,14 +223,14 @@ func (j *Job) sampler(cfg JobConfig) (sampler.Sampler, BatchEstimator, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	smp, err := sampler.New(cfg.Sampler, j.Net.Space, prior, j.Est)
+	smp, err := sampler.New(cfg.Sampler, j.Net.Space, prior, est)
 	if err != nil {
 		return nil, nil, err
 	}
 	if a, ok := smp.(*sampler.Attentive); ok {
 		a.MaxTries = cfg.MaxTries
 	}
-	be, _ := j.Est.(BatchEstimator)
+	be, _ := est.(BatchEstimator)
 	return smp, be, nil
 }
 

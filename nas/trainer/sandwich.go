@@ -43,6 +43,7 @@ type Trainer struct {
 	groups   groups[float32]
 	resized  map[int][]float32 // the batch resampled to each resolution (buffers kept across steps)
 	fresh    map[int]bool      // which of them hold this step's batch
+	batch    []float32         // the batch they were made from
 	teacher  []float32         // largest subnet's softmax, [B, classes]
 	mixed    []float32         // the students' targets when labels are mixed in
 }
@@ -135,7 +136,10 @@ func (t *Trainer) gradients(x []float32, labels []int, mids []space.Arch, seed u
 		return StepResult{}, fmt.Errorf("trainer: batch of %d values and %d labels, expected %d images of %dx%dx%d",
 			len(x), len(labels), B, in.Height, in.Width, in.Channels)
 	}
-	clear(t.fresh)
+	if !t.sameBatch(x) {
+		t.newBatch(x)
+	}
+	t.batch = nil // the next step's batch is new, whatever its address
 	var res StepResult
 	defer func() {
 		if res.Skipped {
@@ -211,6 +215,19 @@ func (t *Trainer) mixTargets(labels []int, w float64) []float32 {
 		}
 	}
 	return t.mixed
+}
+
+// newBatch forgets the resampled copies of the previous batch; x is the
+// batch until the next step.
+func (t *Trainer) newBatch(x []float32) {
+	clear(t.fresh)
+	t.batch = x
+}
+
+// sameBatch reports whether x is the batch a minibatch-loss estimator was
+// given for this step (its resampled copies are reused).
+func (t *Trainer) sameBatch(x []float32) bool {
+	return len(x) > 0 && len(t.batch) == len(x) && &t.batch[0] == &x[0]
 }
 
 // batchAt returns the batch resampled to r x r (ALGORITHM.md section 4:
