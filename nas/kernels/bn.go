@@ -130,6 +130,12 @@ func BNFold(scale, shift, gamma, beta, mean, variance []float32, eps float32) {
 // x[M, C] (inference BatchNorm, BN folded or not; y may alias x). A nil scale
 // means 1, a nil shift 0.
 func ScaleShiftAct(y, x []float32, M, C int, scale, shift []float32, act Act) {
+	Threads(0).ScaleShiftAct(y, x, M, C, scale, shift, act)
+}
+
+// ScaleShiftAct is the package-level ScaleShiftAct under the goroutine
+// budget t.
+func (t Threads) ScaleShiftAct(y, x []float32, M, C int, scale, shift []float32, act Act) {
 	bnCheck("ScaleShiftAct", M, C, y, x)
 	act.check()
 	if M == 0 || C == 0 {
@@ -147,7 +153,7 @@ func ScaleShiftAct(y, x []float32, M, C int, scale, shift []float32, act Act) {
 			b[c] = shift[c]
 		}
 	}
-	Threads(0).scaleShiftAct(y, x, M, C, m, a, b, act)
+	t.scaleShiftAct(y, x, M, C, m, a, b, act)
 }
 
 // scaleShiftAct computes y = act((x - m)*a + b) per channel. Subtracting the

@@ -71,10 +71,8 @@ func spread[T float](e *engine[T], d, v, tmp []T, B, P, C int, scale T) {
 		for c := range vs {
 			vs[c] = v[b*C+c] * scale
 		}
-		for p := 0; p < P; p++ {
-			row := d[(b*P+p)*C : (b*P+p+1)*C]
-			e.add(row, row, vs)
-		}
+		img := d[b*P*C : (b+1)*P*C]
+		e.scaleShiftAct(img, img, P, C, nil, vs, kernels.ActNone)
 	}
 }
 

@@ -32,6 +32,7 @@ type prims[T float] struct {
 	chanScale        func(y, x, s []T, B, P, C int)
 	chanScaleBwd     func(dx, ds, dy, x, s []T, B, P, C int)
 	add              func(dst, a, b []T)
+	scaleShiftAct    func(y, x []T, M, C int, scale, shift []T, a kernels.Act)
 	addBias          func(y []T, M, N, ld int, bias []T)
 	sumRows          func(dst, x []T, M, N, ld int)
 	softmaxCE        func(dlogits, logits []T, labels []int, B, K int, smoothing T) float64
@@ -60,6 +61,7 @@ var prims32 = prims[float32]{
 	chanScale:        serial.ChannelScale,
 	chanScaleBwd:     serial.ChannelScaleBackward,
 	add:              serial.Add,
+	scaleShiftAct:    serial.ScaleShiftAct,
 	addBias:          kernels.AddBias,
 	sumRows:          kernels.SumRows,
 	softmaxCE:        kernels.SoftmaxCrossEntropy,
@@ -86,6 +88,7 @@ var prims64 = prims[float64]{
 	chanScale:        ref.ChannelScale,
 	chanScaleBwd:     ref.ChannelScaleBackward,
 	add:              ref.Add,
+	scaleShiftAct:    ref.ScaleShiftAct,
 	addBias:          ref.AddBias,
 	sumRows:          ref.SumRows,
 	softmaxCE:        ref.SoftmaxCrossEntropy,
