@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -180,6 +181,9 @@ func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile s
 	if err != nil {
 		return res, err
 	}
+	// Decoding the split leaves garbage about the size of the images; give
+	// it back before the trainer takes its buffers, or the process keeps it.
+	debug.FreeOSMemory()
 	jobJSON, _ := json.Marshal(job)
 
 	// Resume from the newest checkpoint of the run, if any.

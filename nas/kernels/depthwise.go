@@ -13,9 +13,9 @@ import "fmt"
 //
 // See also Gemm for the 1x1 convolutions of the same block.
 type Depthwise struct {
-	B, H, W, C int // input batch, height, width, channels
-	K, Stride  int // kernel size (odd) and stride (1 or 2)
-	KMax, CMax int // weight storage shape
+	B, H, W, C int     // input batch, height, width, channels
+	K, Stride  int     // kernel size (odd) and stride (1 or 2)
+	KMax, CMax int     // weight storage shape
 	Threads    Threads // goroutine budget; 0: MaxThreads()
 }
 

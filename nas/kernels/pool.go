@@ -33,7 +33,9 @@ func (t Threads) GlobalAvgPool(y, x []float32, B, P, C int) {
 }
 
 // GlobalAvgPoolBackward writes dx[b, p, c] = dy[b, c]/P.
-func GlobalAvgPoolBackward(dx, dy []float32, B, P, C int) { Threads(0).GlobalAvgPoolBackward(dx, dy, B, P, C) }
+func GlobalAvgPoolBackward(dx, dy []float32, B, P, C int) {
+	Threads(0).GlobalAvgPoolBackward(dx, dy, B, P, C)
+}
 
 // GlobalAvgPoolBackward is the package-level GlobalAvgPoolBackward under the goroutine budget t.
 func (t Threads) GlobalAvgPoolBackward(dx, dy []float32, B, P, C int) {
@@ -109,7 +111,9 @@ func (t Threads) AvgPool2x2(y, x []float32, B, H, W, C int) {
 
 // AvgPool2x2Backward writes dx[B, H, W, C] from dy[B, Ho, Wo, C]: every
 // input pixel lies in exactly one window, so dx = dy(window)/4.
-func AvgPool2x2Backward(dx, dy []float32, B, H, W, C int) { Threads(0).AvgPool2x2Backward(dx, dy, B, H, W, C) }
+func AvgPool2x2Backward(dx, dy []float32, B, H, W, C int) {
+	Threads(0).AvgPool2x2Backward(dx, dy, B, H, W, C)
+}
 
 // AvgPool2x2Backward is the package-level AvgPool2x2Backward under the goroutine budget t.
 func (t Threads) AvgPool2x2Backward(dx, dy []float32, B, H, W, C int) {
@@ -184,7 +188,9 @@ func (t Threads) ChannelScale(y, x, s []float32, B, P, C int) {
 // ChannelScaleBackward is the backward pass of ChannelScale: dx = dy*s
 // (overwritten; dx may alias dy) and ds[b, c] = sum over p of dy*x
 // (overwritten). Either output may be nil.
-func ChannelScaleBackward(dx, ds, dy, x, s []float32, B, P, C int) { Threads(0).ChannelScaleBackward(dx, ds, dy, x, s, B, P, C) }
+func ChannelScaleBackward(dx, ds, dy, x, s []float32, B, P, C int) {
+	Threads(0).ChannelScaleBackward(dx, ds, dy, x, s, B, P, C)
+}
 
 // ChannelScaleBackward is the package-level ChannelScaleBackward under the goroutine budget t.
 func (t Threads) ChannelScaleBackward(dx, ds, dy, x, s []float32, B, P, C int) {

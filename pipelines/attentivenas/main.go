@@ -72,6 +72,7 @@ func main() {
 		beamlog.LogLevel = "warn"
 	}
 	setMemoryLimit()
+	setGCPercent()
 	beam.Init() // on a worker (--worker) this runs the SDK harness and never returns
 	if cmd == nil {
 		usage()

@@ -24,6 +24,20 @@ func setMemoryLimit() {
 	}
 }
 
+// gcPercent is the collector's GOGC unless the environment sets one. The
+// training engine and the evaluation buffers are long-lived and make up
+// most of the heap, while a step leaves a few megabytes of garbage; with
+// the default 100 the heap grows to twice the engine's buffers between
+// collections (a training job at batch 128 peaked at 716 MB RSS, 600 MB of
+// it heap), with 50 to one and a half times.
+const gcPercent = 50
+
+func setGCPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+}
+
 // availableMemory is the cgroup v2 memory limit or MemTotal, in bytes; 0
 // when neither can be read.
 func availableMemory() int64 {
