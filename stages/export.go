@@ -332,7 +332,12 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 		return fail(err)
 	}
 	ec := infer.EvalConfig{BatchSize: cfg.BatchSize}
-	res, model, err := infer.EvaluateSubnet(net, arch, calib.x, val.x, val.labels, infer.RecalConfig{}, ec)
+	var res infer.EvalResult
+	var model *infer.Model
+	err = cpu.shared("export", func() (err error) { // see cpuGate
+		res, model, err = infer.EvaluateSubnet(net, arch, calib.x, val.x, val.labels, infer.RecalConfig{}, ec)
+		return err
+	})
 	if err != nil {
 		return fail(fmt.Errorf("arch %v: %w", arch, err))
 	}
@@ -362,7 +367,8 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 		if err != nil {
 			return fail(err)
 		}
-		tr, err := infer.Evaluate(model, test.x, test.labels, ec)
+		var tr infer.EvalResult
+		err = cpu.shared("export", func() (err error) { tr, err = infer.Evaluate(model, test.x, test.labels, ec); return err })
 		if err != nil {
 			return fail(fmt.Errorf("arch %v on test: %w", arch, err))
 		}
@@ -373,9 +379,7 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 	if runs <= 0 {
 		runs = 30
 	}
-	latencyMu.Lock() // see evaluate.go: one latency measurement at a time per process
-	lat, threads := infer.Latency(model, runs)
-	latencyMu.Unlock()
+	lat, threads := measureLatency(model, runs)
 	d.LatencyMs, d.LatencyThreads = float64(lat)/float64(time.Millisecond), threads
 	if src := cfg.Source; src != nil {
 		d.Eval = evalColumns(*src)

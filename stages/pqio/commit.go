@@ -636,3 +636,14 @@ func (w *SetWriter) Abort(ctx context.Context) error {
 	}
 	return errors.Join(err, w.fs.Close())
 }
+
+// FileID returns the id pqio wrote into a Parquet file's metadata
+// (FileIDKey); "" for a file written by another tool.
+func FileID(ctx context.Context, path string) (string, error) {
+	f, err := newFsys(ctx, path)
+	if err != nil {
+		return "", fileErr("open", path, err)
+	}
+	info, err := f.footer(ctx, path)
+	return info.ID, errors.Join(err, f.Close())
+}

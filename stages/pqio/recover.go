@@ -2,6 +2,7 @@ package pqio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -116,4 +117,33 @@ func isHidden(p, root string) bool {
 		}
 	}
 	return false
+}
+
+// FinishCommit finishes the roll-forward of the committed set of dir if a
+// crash interrupted it (see the commit protocol), so that every file is at
+// its final path; a set without a manifest is left alone. Only the set's
+// writer (holding the output) may call it.
+func FinishCommit(ctx context.Context, dir, set string) error {
+	f, err := newFsys(ctx, dir)
+	if err != nil {
+		return fileErr("recover", ManifestPath(dir, set), err)
+	}
+	defer f.Close()
+	m, err := f.readManifest(ctx, dir, set)
+	if errors.Is(err, ErrNoManifest) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, mf := range m.Files {
+		why, err := f.matches(ctx, joinPath(dir, mf.Name), mf)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			return f.rollForward(ctx, dir, m, nil, true)
+		}
+	}
+	return nil
 }
