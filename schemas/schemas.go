@@ -151,8 +151,8 @@ type Predictor struct {
 	Checkpoint       string  `parquet:"checkpoint"`    // the checkpoint whose evaluations fitted it
 	CheckpointID     string  `parquet:"checkpoint_id"` // that file's id
 	Origins          string  `parquet:"origins"`       // origins of the evaluations used, e.g. "min,max,random"
-	Fit              int64   `parquet:"fit"`     // pairs the held-out metrics were fitted on
-	Holdout          int64   `parquet:"holdout"` // held-out pairs
+	Fit              int64   `parquet:"fit"`           // pairs the held-out metrics were fitted on
+	Holdout          int64   `parquet:"holdout"`       // held-out pairs
 	KendallTau       float64 `parquet:"kendall_tau"`
 	Spearman         float64 `parquet:"spearman"`
 	RMSE             float64 `parquet:"rmse"`

@@ -367,12 +367,18 @@ func ParetoReport(ctx context.Context, evals []schemas.Eval, cfg ParetoConfig) (
 	for i := range data.Runs {
 		run := &data.Runs[i]
 		run.Train, run.TrainLog = readOptional(ctx, trainLogPath(cfg.Output, run.Name), pqio.ManifestPath(runDir(cfg.Output, run.Name), TrainSet),
-			func(ctx context.Context) ([]report.TrainPoint, error) { return readTrainCurve(ctx, cfg.Output, run.Name) })
+			func(ctx context.Context) ([]report.TrainPoint, error) {
+				return readTrainCurve(ctx, cfg.Output, run.Name)
+			})
 		predSet := pqio.ManifestPath(cfg.Output, predictorSet(run.Name))
 		run.Predictors, run.PredictorFile = readOptional(ctx, PredictorPath(cfg.Output, run.Name), predSet,
-			func(ctx context.Context) ([]schemas.Predictor, error) { return ReadPredictors(ctx, cfg.Output, run.Name) })
+			func(ctx context.Context) ([]schemas.Predictor, error) {
+				return ReadPredictors(ctx, cfg.Output, run.Name)
+			})
 		run.RankQuality, run.RankQualityFile = readOptional(ctx, RankQualityPath(cfg.Output, run.Name), predSet,
-			func(ctx context.Context) ([]schemas.RankQuality, error) { return ReadRankQuality(ctx, cfg.Output, run.Name) })
+			func(ctx context.Context) ([]schemas.RankQuality, error) {
+				return ReadRankQuality(ctx, cfg.Output, run.Name)
+			})
 		var missing []string
 		for _, a := range []report.Artifact{run.TrainLog, run.PredictorFile, run.RankQualityFile} {
 			switch {

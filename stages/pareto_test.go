@@ -534,7 +534,9 @@ func TestParetoLatencyBoxFixed(t *testing.T) {
 		t.Fatalf("uniform's latency hypervolume changed with another run's evaluations: %v vs %v",
 			a.Runs[0].LatencyHypervolume, b.Runs[0].LatencyHypervolume)
 	}
-	if !slices.ContainsFunc(b.Notes, func(n string) bool { return strings.Contains(n, "1 evaluation(s) are slower than the latency box's 5 ms") }) {
+	if !slices.ContainsFunc(b.Notes, func(n string) bool {
+		return strings.Contains(n, "1 evaluation(s) are slower than the latency box's 5 ms")
+	}) {
 		t.Errorf("notes %q", b.Notes)
 	}
 }

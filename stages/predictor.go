@@ -111,16 +111,16 @@ func PredictorLineage(ctx context.Context, out, run, ckpt string, sp *space.Spac
 
 // PredictorConfig configures FitPredictors.
 type PredictorConfig struct {
-	Output  string
-	Space   string   // search space, JSON
-	Seed    int64    // hold-out split and model randomness
+	Output string
+	Space  string // search space, JSON
+	Seed   int64  // hold-out split and model randomness
 	// Checkpoints names, for each run, the checkpoint whose evaluations
 	// the predictor is fitted on (and the rank study scores); evaluations
 	// of other checkpoints are left out. Required.
 	Checkpoints map[string]string
-	Kinds   []string // model kinds to fit and compare; nil = every kind
-	Holdout float64  // fraction of pairs held out for the reported metrics; 0 = 0.25
-	Folds   int      // folds of the out-of-fold predictions for rank quality; 0 = 5
+	Kinds       []string // model kinds to fit and compare; nil = every kind
+	Holdout     float64  // fraction of pairs held out for the reported metrics; 0 = 0.25
+	Folds       int      // folds of the out-of-fold predictions for rank quality; 0 = 5
 	// BinWidth groups subnets of similar FLOPs for rank quality (MACs);
 	// 0 = wide enough for about 10 evaluations per bin (predictor.AutoBinWidth).
 	BinWidth int64

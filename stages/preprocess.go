@@ -299,7 +299,9 @@ func TryPreprocess(s beam.Scope, cfg PreprocessConfig) (out PreprocessOutputs, e
 	parts = append(parts, pqio.Part{Name: "dataset/stats.parquet", Staged: stagedStats})
 
 	files := pqio.Commit[schemas.Example](s, cfg.Output, DatasetSet, parts, pqio.After(done, len(plan.work)))
-	under := func(p string) beam.PCollection { return beam.ParDo(s, &pathsUnderFn{Prefix: joinPath(cfg.Output, p)}, files) }
+	under := func(p string) beam.PCollection {
+		return beam.ParDo(s, &pathsUnderFn{Prefix: joinPath(cfg.Output, p)}, files)
+	}
 	out.Train, out.Calib, out.Val, out.Test = under("examples/train-"), under("examples/calib-"), under("examples/val-"), under("examples/test-")
 	out.Stats = under("dataset/stats.parquet")
 	return out, nil
