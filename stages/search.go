@@ -55,7 +55,8 @@ type SearchConfig struct {
 // Search runs the evolutionary search of each run with its selected
 // predictor as fitness. In: PCollection<schemas.Eval> (the run's real
 // evaluations: those of its checkpoint, cfg.Checkpoints, calibrate the
-// latency model and say which archs need no new evaluation);
+// latency model, and its sampled and user ones say which archs need no new
+// evaluation);
 // predictors is a side input of predictor files the stage waits for. It
 // writes search/<run>.parquet (the final archive, best predicted accuracy
 // per FLOPs bucket) and emits one EvalJob (origin "search") per shortlisted
@@ -152,11 +153,16 @@ func searchRun(ctx context.Context, run string, evals []schemas.Eval, cfg Search
 	if err != nil {
 		return nil, err
 	}
-	// The shortlist is evaluated on the checkpoint, skipping archs already
-	// evaluated there.
+	// The shortlist is evaluated on the checkpoint, skipping archs its
+	// sampled or user evaluations already measured there. Earlier search
+	// rows do not count: the search phase's set holds the shortlist of the
+	// latest search, so running the search again (after a crash, say)
+	// gives the same set.
 	done := map[string]bool{}
 	for _, e := range of {
-		done[e.Arch] = true
+		if e.Origin != schemas.OriginSearch {
+			done[e.Arch] = true
+		}
 	}
 	rows := make([]schemas.SearchCandidate, 0, len(res.Archive))
 	jobs := make([]EvalJob, 0, len(res.Archive))
