@@ -87,4 +87,3 @@ func TestAvailableMemory(t *testing.T) {
 		t.Errorf("available memory %d bytes; MemTotal %d", n, memTotal())
 	}
 }
-

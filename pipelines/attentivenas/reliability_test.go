@@ -277,7 +277,9 @@ func TestTwoTrainsOneOutput(t *testing.T) {
 	dataDir, spaceFile := tinyInputs(t)
 	out := tinyOutput(t, dataDir, spaceFile, nil)
 	hold := t.TempDir()
-	args := func(seed int) []string { return append([]string{"train"}, tinyArgs(out, spaceFile, fmt.Sprintf("--seed=%d", seed))...) }
+	args := func(seed int) []string {
+		return append([]string{"train"}, tinyArgs(out, spaceFile, fmt.Sprintf("--seed=%d", seed))...)
+	}
 	hd, refusal := ownership(t, hold, args(1), args(2))
 	h := hd.index
 	for _, want := range []string{"attentivenas train: output " + out + " is in use by process " + fmt.Sprint(hd.cmd.Process.Pid),
@@ -534,7 +536,9 @@ func TestParetoKilledAtEachCommitStep(t *testing.T) {
 	dataDir, spaceFile := tinyInputs(t)
 	out := tinyOutput(t, dataDir, spaceFile, nil, "train", "evaluate", "pareto")
 	snapshot := copyOutput(t, out)
-	args := func(out string) []string { return append([]string{"pareto"}, tinyArgs(out, spaceFile, "--latency_box_ms=0.5")...) }
+	args := func(out string) []string {
+		return append([]string{"pareto"}, tinyArgs(out, spaceFile, "--latency_box_ms=0.5")...)
+	}
 	read := func(out string) (string, error) {
 		sum, err := stages.ReadParetoSummary(context.Background(), out)
 		if err != nil {
