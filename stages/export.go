@@ -387,17 +387,10 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 			(src.TestTop1 < 0 || (d.TestTop1 == src.TestTop1 && int64(d.TestImages) == src.TestImages))
 		d.MatchesEval = &match
 	}
+	var onnxModel []byte
 	if cfg.ONNX {
 		d.ONNX = ONNXPath(d.Model)
-		b, err := onnxexport.Export(model, onnxProps(d))
-		if err != nil {
-			return fail(err)
-		}
-		err = pqio.WriteStream(ctx, d.ONNX, func(w io.Writer) error {
-			_, err := w.Write(b)
-			return err
-		})
-		if err != nil {
+		if onnxModel, err = onnxexport.Export(model, onnxProps(d)); err != nil {
 			return fail(err)
 		}
 	}
@@ -407,7 +400,7 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 	if err != nil {
 		return fail(fmt.Errorf("description: %w", err))
 	}
-	// The model file and its description commit together.
+	// The model file, its description and its ONNX form commit together.
 	w, err := pqio.NewSetWriter(ctx, ExportDir(cfg.Output), "model-"+cfg.Run+"-"+cfg.Name, false, nil)
 	if err != nil {
 		return fail(err)
@@ -418,6 +411,12 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 	if err == nil {
 		err = w.WriteStream(ctx, base+".json", func(w io.Writer) error {
 			_, err := w.Write(append(desc, '\n'))
+			return err
+		})
+	}
+	if err == nil && onnxModel != nil {
+		err = w.WriteStream(ctx, base+".onnx", func(w io.Writer) error {
+			_, err := w.Write(onnxModel)
 			return err
 		})
 	}

@@ -105,7 +105,7 @@ func tinyOutput(t *testing.T, dataDir, spaceFile string, extra []string, steps .
 func copyOutput(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	copyTree(t, src, dst)
+	copyOutputTree(t, src, dst)
 	return dst
 }
 
@@ -117,10 +117,10 @@ func resetOutput(t *testing.T, snapshot, out string) {
 	if err := os.RemoveAll(out); err != nil {
 		t.Fatal(err)
 	}
-	copyTree(t, snapshot, out)
+	copyOutputTree(t, snapshot, out)
 }
 
-func copyTree(t *testing.T, src, dst string) {
+func copyOutputTree(t *testing.T, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
