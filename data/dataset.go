@@ -86,12 +86,20 @@ func readN(r io.Reader, n int) ([]byte, error) {
 }
 
 // checkEnd verifies that r is at its end; for gzip input, reaching the end
-// also verifies the checksum.
+// also verifies the checksum. Data after the last record of a gzip stream
+// is first read to its end: when the stream itself is corrupt (a damaged
+// byte can make it decompress to more data than it held), that is the
+// error, not the trailing data.
 func checkEnd(r io.Reader, name string) error {
 	var b [1]byte
 	n, err := io.ReadFull(r, b[:])
 	switch {
 	case n > 0:
+		if zr, ok := r.(*gzip.Reader); ok {
+			if _, derr := io.Copy(io.Discard, zr); derr != nil {
+				return readError(name, -1, "gzip stream (corrupt: it does not decompress to what it checksums)", derr)
+			}
+		}
 		return &FormatError{name, -1, "end", ErrTrailing}
 	case errors.Is(err, io.EOF):
 		return nil

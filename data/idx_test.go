@@ -102,6 +102,12 @@ func TestDecodeIDXErrors(t *testing.T) {
 		{brokenCase{"gzip truncated", false, ErrTruncated, "labels", -1, "truncated"}, tinyImages, gzLabels[:len(gzLabels)-4], 10},
 		{brokenCase{"gzip bad header", false, gzip.ErrHeader, "images", -1, "gzip header"}, []byte{0x1f, 0x8b, 0, 0, 0, 0, 0, 0, 0, 0}, tinyLabels, 10},
 		{brokenCase{"gzip trailing garbage", false, gzip.ErrHeader, "images", -1, "end"}, cat(gz(tinyImages), []byte("junk after the gzip stream")), tinyLabels, 10},
+		// A damaged stream that decompresses to more than the records (its
+		// checksum then fails) is corrupt gzip, not trailing data.
+		{brokenCase{"gzip corrupt, longer", false, gzip.ErrChecksum, "images", -1, "gzip stream (corrupt"},
+			func() []byte { z := gz(cat(tinyImages, []byte{7, 7, 7})); return set(z, -8, z[len(z)-8]^1) }(), tinyLabels, 10},
+		// An intact gzip stream holding more than the records is trailing data.
+		{brokenCase{"gzip trailing data", false, ErrTrailing, "images", -1, "end: data after the last record"}, gz(cat(tinyImages, []byte{0})), tinyLabels, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DecodeIDX(bytes.NewReader(tc.images), bytes.NewReader(tc.labels), "images", "labels", tc.classes)

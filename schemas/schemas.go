@@ -138,15 +138,21 @@ const (
 
 // Predictor is one fitted accuracy predictor of a run:
 // predictors/<run>.parquet has one row per model kind, the Selected one
-// (best held-out Kendall tau) being the one search and samplers use.
+// (best held-out Kendall tau) being the one search and samplers use. Its
+// lineage is the checkpoint whose evaluations it was fitted on: the path
+// and the checkpoint file's id (pqio.FileIDKey), so a predictor of an
+// earlier training of the run is told apart from a current one.
 type Predictor struct {
 	Run              string  `parquet:"run,dict"`
 	Kind             string  `parquet:"kind,dict"` // random_forest, gbt, ridge
 	Model            []byte  `parquet:"model"`     // nas/predictor.Marshal bytes, refitted on every pair
 	Encoder          string  `parquet:"encoder"`   // feature encoder options, JSON
 	SpaceFingerprint string  `parquet:"space_fingerprint"`
-	Fit              int64   `parquet:"fit"`     // pairs the held-out metrics were fitted on
-	Holdout          int64   `parquet:"holdout"` // held-out pairs
+	Checkpoint       string  `parquet:"checkpoint"`    // the checkpoint whose evaluations fitted it
+	CheckpointID     string  `parquet:"checkpoint_id"` // that file's id
+	Origins          string  `parquet:"origins"`       // origins of the evaluations used, e.g. "min,max,random"
+	Fit              int64   `parquet:"fit"`           // pairs the held-out metrics were fitted on
+	Holdout          int64   `parquet:"holdout"`       // held-out pairs
 	KendallTau       float64 `parquet:"kendall_tau"`
 	Spearman         float64 `parquet:"spearman"`
 	RMSE             float64 `parquet:"rmse"`
@@ -155,7 +161,7 @@ type Predictor struct {
 }
 
 // SchemaVersion implements pqio.Schema.
-func (Predictor) SchemaVersion() string { return "attentivenas.Predictor/v1" }
+func (Predictor) SchemaVersion() string { return "attentivenas.Predictor/v2" }
 
 // RankQuality says how well an estimator ranks subnets of similar cost:
 // rank_quality/<run>.parquet has one row per (estimator, FLOPs bin), plus a

@@ -3,9 +3,11 @@ package stages
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/attentivenas/attentivenas/nas/space"
 	"github.com/attentivenas/attentivenas/nas/supernet"
@@ -27,30 +29,112 @@ func CheckpointPath(out, run string, epoch int) string {
 	return joinPath(checkpointDir(out, run), fmt.Sprintf("epoch-%04d.parquet", epoch))
 }
 
-var checkpointName = regexp.MustCompile(`/epoch-(\d{4,})\.parquet$`)
+var checkpointName = regexp.MustCompile(`(?:^|/)epoch-(\d{4,})\.parquet$`)
 
-// LatestCheckpoint returns the path and epoch of a run's newest checkpoint,
-// or "" and 0 when it has none.
+// TrainSet is the set a run's training state is committed as (see
+// pqio.SetWriter): its newest checkpoint and its train log, together, in
+// runs/<run>/_train.manifest.json. Older checkpoints stay where they are.
+const TrainSet = "train"
+
+// TrainState is a run's committed training state.
+type TrainState struct {
+	Checkpoint string // final path of the newest checkpoint; "" when the run has none
+	Epoch      int    // its epoch
+	read       string // where to read the checkpoint (its staged copy while a commit rolls forward)
+	log        string // where to read the train log
+}
+
+// ReadTrainState reads the manifest of a run's training state and checks
+// its files (pqio.SetFiles). A run without one has the zero state, unless
+// checkpoints exist, which an older version or an interrupted job left
+// without a manifest: that is an error saying what to do.
+func ReadTrainState(ctx context.Context, out, run string) (TrainState, error) {
+	dir := runDir(out, run)
+	paths, m, err := pqio.SetFiles(ctx, dir, TrainSet)
+	if errors.Is(err, pqio.ErrNoManifest) {
+		old, gerr := pqio.Glob(ctx, joinPath(checkpointDir(out, run), "epoch-*.parquet"))
+		if gerr != nil {
+			return TrainState{}, gerr
+		}
+		if len(old) > 0 {
+			return TrainState{}, fmt.Errorf("run %s has checkpoints (%s...) but no %s: they were written by an older version of attentivenas, or never committed; train into another --output, or delete %s to start over",
+				run, old[0], pqio.ManifestPath(dir, TrainSet), dir)
+		}
+		return TrainState{}, nil
+	}
+	if err != nil {
+		return TrainState{}, err
+	}
+	var st TrainState
+	for i, f := range m.Files {
+		switch mm := checkpointName.FindStringSubmatch(f.Name); {
+		case f.Name == "train_log.parquet":
+			st.log = paths[i]
+		case mm != nil && strings.HasPrefix(f.Name, "checkpoints/"):
+			st.Checkpoint, st.read = joinPath(dir, f.Name), paths[i]
+			st.Epoch, _ = strconv.Atoi(mm[1])
+		}
+	}
+	if st.Checkpoint == "" || st.log == "" {
+		return TrainState{}, fmt.Errorf("%s lists %d files, not a checkpoint and a train log", pqio.ManifestPath(dir, TrainSet), len(m.Files))
+	}
+	return st, nil
+}
+
+// Log reads the state's train log. An unreadable log is an error: it holds
+// the history of the steps the checkpoint has taken, which no later step
+// can restore.
+func (st TrainState) Log(ctx context.Context) ([]schemas.TrainStep, error) {
+	rows, _, err := pqio.ReadFile[schemas.TrainStep](ctx, st.log)
+	if err != nil {
+		return nil, fmt.Errorf("the train log of checkpoint %s is unreadable (%w): it holds the history of every step so far; restore it, or delete the run's directory to train again", st.Checkpoint, err)
+	}
+	return rows, nil
+}
+
+// LatestCheckpoint returns the path and epoch of a run's newest committed
+// checkpoint, or "" and 0 when it has none (see ReadTrainState).
 func LatestCheckpoint(ctx context.Context, out, run string) (string, int, error) {
-	paths, err := pqio.Glob(ctx, joinPath(checkpointDir(out, run), "epoch-*.parquet"))
+	st, err := ReadTrainState(ctx, out, run)
 	if err != nil {
 		return "", 0, err
 	}
-	best, bestEpoch := "", 0
-	for _, p := range paths {
-		m := checkpointName.FindStringSubmatch(p)
-		if m == nil {
-			continue
-		}
-		if e, _ := strconv.Atoi(m[1]); e > bestEpoch {
-			best, bestEpoch = p, e
-		}
+	if st.read != st.Checkpoint {
+		return "", 0, fmt.Errorf("the commit of %s has not finished moving its files into place: run any attentivenas command on %s (it finishes it)", st.Checkpoint, out)
 	}
-	return best, bestEpoch, nil
+	return st.Checkpoint, st.Epoch, nil
 }
 
-// SaveCheckpoint writes the supernet's weights and momentum with its state,
-// atomically (a temporary name, then a rename).
+// CommitTrainState commits a checkpoint of net after epoch (1-based) and the
+// train log up to it as the run's training state, together: after a crash
+// at any point the run has the previous checkpoint with its log, or this
+// one with its log. It returns the checkpoint's path.
+func CommitTrainState(ctx context.Context, out, run string, net *supernet.Supernet, st supernet.CheckpointState, log []schemas.TrainStep) (string, error) {
+	meta, err := json.Marshal(st)
+	if err != nil {
+		return "", err
+	}
+	w, err := pqio.NewSetWriter(ctx, runDir(out, run), TrainSet, true, nil)
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("checkpoints/epoch-%04d.parquet", st.Epoch)
+	err = pqio.WriteSetFile(ctx, w, name, net.Tensors(true), pqio.Metadata(supernet.CheckpointMetaKey, string(meta)))
+	if err == nil {
+		err = pqio.WriteSetFile(ctx, w, "train_log.parquet", log)
+	}
+	if err != nil {
+		return "", errors.Join(err, w.Abort(ctx))
+	}
+	if _, err := w.Commit(ctx); err != nil {
+		return "", err
+	}
+	return joinPath(runDir(out, run), name), nil
+}
+
+// SaveCheckpoint writes the supernet's weights and momentum with its state
+// to one file, atomically (a temporary name, then a rename), outside any
+// run's training state (see CommitTrainState).
 func SaveCheckpoint(ctx context.Context, p string, net *supernet.Supernet, st supernet.CheckpointState) error {
 	meta, err := json.Marshal(st)
 	if err != nil {
@@ -104,3 +188,22 @@ func JoinPath(dir, name string) string { return joinPath(dir, name) }
 
 // TrainLogPath is runs/<run>/train_log.parquet.
 func TrainLogPath(out, run string) string { return trainLogPath(out, run) }
+
+// ReadTrainLog reads a run's committed train log (see ReadTrainState); a
+// run without training state has none.
+func ReadTrainLog(ctx context.Context, out, run string) ([]schemas.TrainStep, error) {
+	st, err := ReadTrainState(ctx, out, run)
+	if err != nil || st.Checkpoint == "" {
+		return nil, err
+	}
+	return st.Log(ctx)
+}
+
+// splitLast splits a local or gs:// path at its last '/'.
+func splitLast(p string) (dir, base string) {
+	i := strings.LastIndex(p, "/")
+	if i < 0 {
+		return "", p
+	}
+	return p[:i], p[i+1:]
+}

@@ -89,9 +89,6 @@ func Evaluate(s beam.Scope, jobs beam.PCollection, splits EvalSplits, ready beam
 		beam.SideInput{Input: beam.Flatten(s, splits.Test, splits.Stats)}, beam.SideInput{Input: ready})
 }
 
-// latencyMu serialises latency measurements within a worker process.
-var latencyMu sync.Mutex
-
 type evaluateFn struct {
 	Space       string
 	CalibImages int
@@ -130,33 +127,9 @@ func (f *evaluateFn) ProcessElement(ctx context.Context, job EvalJob, calib, val
 	if err != nil {
 		return fmt.Errorf("evaluate %s: %w", job.Run, err)
 	}
-	ec := infer.EvalConfig{BatchSize: f.BatchSize}
-	res, model, err := infer.EvaluateSubnet(net, arch, f.calib, f.val.x, f.val.labels, infer.RecalConfig{}, ec)
+	row, err := f.evaluate(job, net, arch)
 	if err != nil {
-		return fmt.Errorf("evaluate %s %v: %w", job.Run, arch, err)
-	}
-	runs := f.LatencyRuns
-	if runs <= 0 {
-		runs = 30
-	}
-	// One latency measurement at a time in this process: another bundle's
-	// evaluation on the other core would inflate it.
-	latencyMu.Lock()
-	lat, threads := infer.Latency(model, runs)
-	latencyMu.Unlock()
-	row := EvalRow(job, f.sp, arch)
-	row.Top1, row.Loss = res.Top1, res.Loss
-	row.LatencyMs, row.LatencyThreads = float64(lat)/float64(time.Millisecond), int32(threads)
-	size, ch := model.InputShape()
-	row.CalibImages = int64(len(f.calib) / (size * size * ch))
-	row.EvalImages = int64(res.Images)
-	row.TestTop1, row.TestLoss = -1, -1
-	if f.Test {
-		tr, err := infer.Evaluate(model, f.test.x, f.test.labels, ec)
-		if err != nil {
-			return fmt.Errorf("evaluate %s %v on test: %w", job.Run, arch, err)
-		}
-		row.TestTop1, row.TestLoss, row.TestImages = tr.Top1, tr.Loss, int64(tr.Images)
+		return err
 	}
 	row.WallSeconds = time.Since(start).Seconds()
 	test := ""
@@ -169,6 +142,44 @@ func (f *evaluateFn) ProcessElement(ctx context.Context, job EvalJob, calib, val
 	evalImages.Inc(ctx, row.CalibImages+row.EvalImages+row.TestImages)
 	emit(row)
 	return nil
+}
+
+// evaluate measures one subnet: BN recalibration and evaluation with shared
+// CPU access, then latency alone (see cpuGate).
+func (f *evaluateFn) evaluate(job EvalJob, net *supernet.Supernet, arch space.Arch) (schemas.Eval, error) {
+	row := EvalRow(job, f.sp, arch)
+	ec := infer.EvalConfig{BatchSize: f.BatchSize}
+	var model *infer.Model
+	err := cpu.shared("evaluate", func() error {
+		res, m, err := infer.EvaluateSubnet(net, arch, f.calib, f.val.x, f.val.labels, infer.RecalConfig{}, ec)
+		if err != nil {
+			return fmt.Errorf("evaluate %s %v: %w", job.Run, arch, err)
+		}
+		model = m
+		row.Top1, row.Loss = res.Top1, res.Loss
+		size, ch := model.InputShape()
+		row.CalibImages = int64(len(f.calib) / (size * size * ch))
+		row.EvalImages = int64(res.Images)
+		row.TestTop1, row.TestLoss = -1, -1
+		if f.Test {
+			tr, err := infer.Evaluate(model, f.test.x, f.test.labels, ec)
+			if err != nil {
+				return fmt.Errorf("evaluate %s %v on test: %w", job.Run, arch, err)
+			}
+			row.TestTop1, row.TestLoss, row.TestImages = tr.Top1, tr.Loss, int64(tr.Images)
+		}
+		return nil
+	})
+	if err != nil {
+		return row, err
+	}
+	runs := f.LatencyRuns
+	if runs <= 0 {
+		runs = 30
+	}
+	lat, threads := measureLatency(model, runs)
+	row.LatencyMs, row.LatencyThreads = float64(lat)/float64(time.Millisecond), int32(threads)
+	return row, nil
 }
 
 // EvalRow fills the identity columns of an evaluation row.

@@ -183,12 +183,16 @@ func TestEvaluateStage(t *testing.T) {
 	// Predictor and search on these evaluations.
 	out := t.TempDir()
 	ctx := context.Background()
-	cfg := PredictorConfig{Output: out, Space: tinySpace, Seed: 1, Kinds: []string{"ridge", "gbt"}, BinWidth: 20_000, Batch: 32}
+	cfg := PredictorConfig{Output: out, Space: tinySpace, Seed: 1, Kinds: []string{"ridge", "gbt"}, BinWidth: 20_000, Batch: 32,
+		Checkpoints: map[string]string{"uniform": ckpt}}
 	pp, err := FitRunPredictors(ctx, "uniform", rows, []string{splits["calib"]}, splits["stats"], cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prows, _, err := pqio.ReadFile[schemas.Predictor](ctx, pp)
+	if pp != PredictorPath(out, "uniform") {
+		t.Fatalf("predictor file %s", pp)
+	}
+	prows, err := ReadPredictors(ctx, out, "uniform")
 	if err != nil || len(prows) != 2 {
 		t.Fatalf("predictor rows %d, %v", len(prows), err)
 	}
@@ -204,16 +208,16 @@ func TestEvaluateStage(t *testing.T) {
 	if selected != 1 {
 		t.Fatalf("%d selected predictors", selected)
 	}
-	rq, _, err := pqio.ReadFile[schemas.RankQuality](ctx, RankQualityPath(out, "uniform"))
+	rq, err := ReadRankQuality(ctx, out, "uniform")
 	if err != nil || len(rq) < 2 {
 		t.Fatalf("rank quality: %d rows, %v", len(rq), err)
 	}
 	for _, maxParams := range []int64{0, sp.Params(archs[len(archs)/2])} {
 		sc := SearchConfig{Output: out, Space: tinySpace, Seed: 2, Population: 8, Mutations: 4, Crossovers: 4,
-			Generations: 3, BucketWidth: 20_000, MaxParams: maxParams}
-		// Half of the space evaluated: the shortlist's jobs are the archs not
-		// evaluated yet.
-		half := rows[:len(rows)/2]
+			Generations: 3, BucketWidth: 20_000, MaxParams: maxParams, Checkpoints: map[string]string{"uniform": ckpt}}
+		// One subnet evaluated: the shortlist's jobs are the archs not
+		// evaluated yet (the whole space evaluated gives none; below).
+		half := rows[:1]
 		evaluated := map[string]bool{}
 		for _, r := range half {
 			evaluated[r.Arch] = true
@@ -239,6 +243,9 @@ func TestEvaluateStage(t *testing.T) {
 			if j.Origin != schemas.OriginSearch || j.Checkpoint != ckpt {
 				t.Fatalf("job %+v", j)
 			}
+		}
+		if jobs, err := SearchRun(ctx, "uniform", rows, sc, discard{}); err != nil || len(jobs) != 0 {
+			t.Fatalf("every subnet evaluated: %d jobs, %v", len(jobs), err)
 		}
 	}
 }

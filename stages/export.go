@@ -332,7 +332,12 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 		return fail(err)
 	}
 	ec := infer.EvalConfig{BatchSize: cfg.BatchSize}
-	res, model, err := infer.EvaluateSubnet(net, arch, calib.x, val.x, val.labels, infer.RecalConfig{}, ec)
+	var res infer.EvalResult
+	var model *infer.Model
+	err = cpu.shared("export", func() (err error) { // see cpuGate
+		res, model, err = infer.EvaluateSubnet(net, arch, calib.x, val.x, val.labels, infer.RecalConfig{}, ec)
+		return err
+	})
 	if err != nil {
 		return fail(fmt.Errorf("arch %v: %w", arch, err))
 	}
@@ -362,7 +367,8 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 		if err != nil {
 			return fail(err)
 		}
-		tr, err := infer.Evaluate(model, test.x, test.labels, ec)
+		var tr infer.EvalResult
+		err = cpu.shared("export", func() (err error) { tr, err = infer.Evaluate(model, test.x, test.labels, ec); return err })
 		if err != nil {
 			return fail(fmt.Errorf("arch %v on test: %w", arch, err))
 		}
@@ -373,9 +379,7 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 	if runs <= 0 {
 		runs = 30
 	}
-	latencyMu.Lock() // see evaluate.go: one latency measurement at a time per process
-	lat, threads := infer.Latency(model, runs)
-	latencyMu.Unlock()
+	lat, threads := measureLatency(model, runs)
 	d.LatencyMs, d.LatencyThreads = float64(lat)/float64(time.Millisecond), threads
 	if src := cfg.Source; src != nil {
 		d.Eval = evalColumns(*src)
@@ -383,17 +387,10 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 			(src.TestTop1 < 0 || (d.TestTop1 == src.TestTop1 && int64(d.TestImages) == src.TestImages))
 		d.MatchesEval = &match
 	}
+	var onnxModel []byte
 	if cfg.ONNX {
 		d.ONNX = ONNXPath(d.Model)
-		b, err := onnxexport.Export(model, onnxProps(d))
-		if err != nil {
-			return fail(err)
-		}
-		err = pqio.WriteStream(ctx, d.ONNX, func(w io.Writer) error {
-			_, err := w.Write(b)
-			return err
-		})
-		if err != nil {
+		if onnxModel, err = onnxexport.Export(model, onnxProps(d)); err != nil {
 			return fail(err)
 		}
 	}
@@ -403,15 +400,30 @@ func ExportModel(ctx context.Context, cfg ExportConfig) (*ExportDescription, err
 	if err != nil {
 		return fail(fmt.Errorf("description: %w", err))
 	}
-	if err := pqio.WriteFile(ctx, d.Model, model.Tensors(),
-		pqio.Metadata(infer.ModelMetaKey, string(model.MetaJSON())), pqio.Metadata(ExportMetaKey, string(desc))); err != nil {
+	// The model file, its description and its ONNX form commit together.
+	w, err := pqio.NewSetWriter(ctx, ExportDir(cfg.Output), "model-"+cfg.Run+"-"+cfg.Name, false, nil)
+	if err != nil {
 		return fail(err)
 	}
-	err = pqio.WriteStream(ctx, DescriptionPath(d.Model), func(w io.Writer) error {
-		_, err := w.Write(append(desc, '\n'))
-		return err
-	})
+	base := cfg.Run + "-" + cfg.Name
+	err = pqio.WriteSetFile(ctx, w, base+".parquet", model.Tensors(),
+		pqio.Metadata(infer.ModelMetaKey, string(model.MetaJSON())), pqio.Metadata(ExportMetaKey, string(desc)))
+	if err == nil {
+		err = w.WriteStream(ctx, base+".json", func(w io.Writer) error {
+			_, err := w.Write(append(desc, '\n'))
+			return err
+		})
+	}
+	if err == nil && onnxModel != nil {
+		err = w.WriteStream(ctx, base+".onnx", func(w io.Writer) error {
+			_, err := w.Write(onnxModel)
+			return err
+		})
+	}
 	if err != nil {
+		return fail(errors.Join(err, w.Abort(ctx)))
+	}
+	if _, err := w.Commit(ctx); err != nil {
 		return fail(err)
 	}
 	return d, nil
@@ -486,7 +498,11 @@ func evalColumns(e schemas.Eval) map[string]any {
 // metadata go through infer.LoadModel, and its ExportDescription is
 // returned when the file has one (nil for a model written without it).
 // Errors name the file and say what it is when it is not a model (a
-// supernet checkpoint, another artifact).
+// supernet checkpoint, another artifact). The description in the file must
+// agree with the model's own metadata (input normalisation, shape,
+// classes), and a .json description beside the file, if there is one, must
+// be the same description: otherwise the error names both files and the
+// field that differs.
 func ReadModel(ctx context.Context, path string) (*infer.Model, *ExportDescription, error) {
 	rows, meta, err := pqio.ReadFile[schemas.Tensor](ctx, path)
 	if err != nil {
@@ -512,8 +528,54 @@ func ReadModel(ctx context.Context, path string) (*infer.Model, *ExportDescripti
 		if err := json.Unmarshal([]byte(raw), d); err != nil {
 			return nil, nil, fmt.Errorf("%s: metadata %q: %w", path, ExportMetaKey, err)
 		}
+		if err := checkDescription(ctx, path, m, d); err != nil {
+			return nil, nil, err
+		}
 	}
 	return m, d, nil
+}
+
+// checkDescription checks an exported model's description against the
+// model's metadata and against the .json beside the file.
+func checkDescription(ctx context.Context, path string, m *infer.Model, d *ExportDescription) error {
+	size, ch := m.InputShape()
+	switch {
+	case !slices.Equal(d.Mean, m.Mean) || !slices.Equal(d.Std, m.Std):
+		return fmt.Errorf("%s: its description (metadata %q) says input mean %v and std %v, the model's own metadata %v and %v: the file was altered; export the model again",
+			path, ExportMetaKey, d.Mean, d.Std, m.Mean, m.Std)
+	case d.InputSize != size || d.InputChannels != ch || d.Classes != m.Classes():
+		return fmt.Errorf("%s: its description says %dx%dx%d inputs and %d classes, the model %dx%dx%d and %d: the file was altered; export the model again",
+			path, d.InputSize, d.InputSize, d.InputChannels, d.Classes, size, size, ch, m.Classes())
+	}
+	jp := DescriptionPath(path)
+	ra, n, c, err := pqio.OpenReaderAt(ctx, jp)
+	if err != nil {
+		if found, gerr := pqio.Glob(ctx, jp); gerr == nil && len(found) == 0 {
+			return nil // a model file on its own is complete
+		}
+		return fmt.Errorf("%s: %w", jp, err)
+	}
+	var side ExportDescription
+	err = json.NewDecoder(io.NewSectionReader(ra, 0, n)).Decode(&side)
+	if err = errors.Join(err, c.Close()); err != nil {
+		return fmt.Errorf("%s: not an export description: %w", jp, err)
+	}
+	a, _ := json.Marshal(side)
+	b, _ := json.Marshal(d)
+	if string(a) == string(b) {
+		return nil
+	}
+	field := "its contents"
+	switch {
+	case !slices.Equal(side.Mean, d.Mean) || !slices.Equal(side.Std, d.Std):
+		field = fmt.Sprintf("the input normalisation (mean %v, std %v beside; mean %v, std %v in the model file)", side.Mean, side.Std, d.Mean, d.Std)
+	case !slices.Equal(side.Arch, d.Arch):
+		field = fmt.Sprintf("the arch (%v beside, %v in the model file)", side.Arch, d.Arch)
+	case side.Checkpoint != d.Checkpoint:
+		field = fmt.Sprintf("the checkpoint (%s beside, %s in the model file)", side.Checkpoint, d.Checkpoint)
+	}
+	return fmt.Errorf("%s does not describe %s: %s differ(s); the two files come from different exports (or one was edited): export the model again, or remove the .json",
+		jp, path, field)
 }
 
 // ReadTrainStats reads dataset/stats.parquet (or another DatasetStats file)

@@ -295,6 +295,53 @@ func TestExportStage(t *testing.T) {
 	if slices.Equal(a.Tensors()[1].Values, b.Tensors()[1].Values) {
 		t.Error("recalibrating on 40 and on 64 calib images gave the same stem bias")
 	}
+	checkDescriptionCrossCheck(t, d.Model, ExportPath(out, "uniform", "arch-"+evals[0].Arch))
+}
+
+// checkDescriptionCrossCheck: the model file and its .json commit as one
+// set, and ReadModel refuses a .json beside the file that describes
+// another export (other normalisation, other arch); a model alone is fine.
+func checkDescriptionCrossCheck(t *testing.T, model, other string) {
+	t.Helper()
+	ctx := context.Background()
+	dir, base := filepath.Split(model)
+	set := "model-" + strings.TrimSuffix(base, ".parquet")
+	if paths, _, err := pqio.SetFiles(ctx, dir, set); err != nil || len(paths) != 2 {
+		t.Fatalf("export set %s: %v, %v", set, paths, err)
+	}
+	js := DescriptionPath(model)
+	orig, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d map[string]any
+	if err := json.Unmarshal(orig, &d); err != nil {
+		t.Fatal(err)
+	}
+	d["mean"] = []float64{0.5}
+	edited, _ := json.Marshal(d)
+	if err := os.WriteFile(js, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadModel(ctx, model); err == nil || !strings.Contains(err.Error(), "normalisation") || !strings.Contains(err.Error(), js) {
+		t.Errorf("a .json with another normalisation: %v", err)
+	}
+	otherJSON, err := os.ReadFile(DescriptionPath(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(js, otherJSON, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadModel(ctx, model); err == nil || !strings.Contains(err.Error(), "does not describe") {
+		t.Errorf("another export's .json: %v", err)
+	}
+	if err := os.Remove(js); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadModel(ctx, model); err != nil {
+		t.Errorf("a model file alone: %v", err)
+	}
 }
 
 // checkONNXExport checks the ONNX file of an export and the layout its

@@ -19,6 +19,7 @@ import (
 	"github.com/attentivenas/attentivenas/stages/beamreg"
 
 	"github.com/attentivenas/attentivenas/nas/pareto"
+	"github.com/attentivenas/attentivenas/nas/sampler"
 	"github.com/attentivenas/attentivenas/nas/space"
 	"github.com/attentivenas/attentivenas/schemas"
 	"github.com/attentivenas/attentivenas/stages/pqio"
@@ -77,7 +78,22 @@ type ParetoConfig struct {
 	Runs        []string
 	Title       string // page title; "" = "AttentiveNAS: Pareto fronts"
 	Description string // optional text under the title: what was run (preset, data, epochs...)
+	// LatencyBoxMs is the upper bound of the latency axis's hypervolume box
+	// (its lower bound is 0 ms); 0 = DefaultLatencyBoxMs. A fixed box, like
+	// the FLOPs and params boxes, makes latency hypervolumes of different
+	// reports comparable (on the same machine).
+	LatencyBoxMs float64
 }
+
+// DefaultLatencyBoxMs bounds the latency hypervolume box: 1 ms of batch-1
+// latency, above the largest subnet of configs/fmnist.json on the 2-core
+// machine of README.md (0.8 ms). Slower evaluations fall outside the box
+// and add nothing to the hypervolume; the report says how many.
+const DefaultLatencyBoxMs = 1.0
+
+// ParetoSet is the set the pareto outputs are committed as:
+// pareto/_pareto.manifest.json lists them.
+const ParetoSet = "pareto"
 
 // ParetoSummary is what the pareto stage found, as plain data: the command
 // line prints it (WriteText) and pareto/summary.json holds it (see
@@ -187,18 +203,19 @@ func (f *paretoFn) ProcessElement(ctx context.Context, _ []byte, rows func(*sche
 //     without a measured latency (latency_ms <= 0) from the latency fronts.
 //  3. Computes each front's hypervolume in a box shared by every run
 //     (nas/pareto.Hypervolume; reference point: normalised cost 1,
-//     accuracy 0). Costs are normalised by the FLOPs and params of the
-//     space's smallest and largest subnets, and latency by the fastest and
-//     slowest latency measured among all the report's evaluations.
+//     accuracy 0). Costs are normalised by fixed bounds, the same for
+//     every report: the FLOPs and params of the space's smallest and
+//     largest subnets, and 0 to cfg.LatencyBoxMs milliseconds.
 //  4. Compares runs per FLOPs bucket (cfg.BucketWidth): each run's best
 //     subnet and number of evaluations in every bucket where any run has one.
-//  5. Reads, when they exist, each run's runs/<run>/train_log.parquet,
-//     predictors/<run>.parquet and rank_quality/<run>.parquet under
-//     cfg.Output; a missing or unreadable one is reported in the page and
-//     in the summary's Notes, and is not an error.
-//  6. Writes pareto/front.parquet, hypervolume.parquet, comparison.parquet
-//     (pqio.WriteFile), front.svg, summary.json and, last, report.html, each
-//     atomically.
+//  5. Reads, when they exist, each run's committed train log and its
+//     committed predictors/<run>.parquet and rank_quality/<run>.parquet
+//     under cfg.Output; a missing or unreadable one (an incomplete set
+//     included) is reported in the page and in the summary's Notes and
+//     left out, and is not an error.
+//  6. Commits pareto/front.parquet, hypervolume.parquet, comparison.parquet,
+//     front.svg, summary.json and report.html as one set (ParetoSet): a
+//     reader sees all of the new files or all of the old ones.
 //
 // It fails when no evaluation is left after step 1 or the space is invalid.
 func ParetoReport(ctx context.Context, evals []schemas.Eval, cfg ParetoConfig) (ParetoSummary, error) {
@@ -274,7 +291,23 @@ func ParetoReport(ctx context.Context, evals []schemas.Eval, cfg ParetoConfig) (
 	}
 
 	// 2-3. Fronts and hypervolumes.
-	boxes := paretoBoxes(sp, kept)
+	latBox := cfg.LatencyBoxMs
+	if latBox == 0 {
+		latBox = DefaultLatencyBoxMs
+	}
+	if !(latBox > 0) || math.IsInf(latBox, 0) {
+		return ParetoSummary{}, fmt.Errorf("latency box %v ms: expected a positive number", latBox)
+	}
+	slow := 0
+	for _, e := range kept {
+		if e.LatencyMs > latBox {
+			slow++
+		}
+	}
+	if slow > 0 {
+		notes = append(notes, fmt.Sprintf("%d evaluation(s) are slower than the latency box's %g ms and add nothing to the latency hypervolumes (--latency_box_ms)", slow, latBox))
+	}
+	boxes := paretoBoxes(sp, latBox)
 	var frontRows []schemas.ParetoPoint
 	var hvRows []schemas.Hypervolume
 	fronts := func(scope string, idx []int) report.Fronts {
@@ -333,9 +366,19 @@ func ParetoReport(ctx context.Context, evals []schemas.Eval, cfg ParetoConfig) (
 	// 5. Optional inputs.
 	for i := range data.Runs {
 		run := &data.Runs[i]
-		run.Train, run.TrainLog = readOptional(ctx, trainLogPath(cfg.Output, run.Name), readTrainCurve)
-		run.Predictors, run.PredictorFile = readOptional(ctx, PredictorPath(cfg.Output, run.Name), readRows[schemas.Predictor])
-		run.RankQuality, run.RankQualityFile = readOptional(ctx, RankQualityPath(cfg.Output, run.Name), readRows[schemas.RankQuality])
+		run.Train, run.TrainLog = readOptional(ctx, trainLogPath(cfg.Output, run.Name), pqio.ManifestPath(runDir(cfg.Output, run.Name), TrainSet),
+			func(ctx context.Context) ([]report.TrainPoint, error) {
+				return readTrainCurve(ctx, cfg.Output, run.Name)
+			})
+		predSet := pqio.ManifestPath(cfg.Output, predictorSet(run.Name))
+		run.Predictors, run.PredictorFile = readOptional(ctx, PredictorPath(cfg.Output, run.Name), predSet,
+			func(ctx context.Context) ([]schemas.Predictor, error) {
+				return ReadPredictors(ctx, cfg.Output, run.Name)
+			})
+		run.RankQuality, run.RankQualityFile = readOptional(ctx, RankQualityPath(cfg.Output, run.Name), predSet,
+			func(ctx context.Context) ([]schemas.RankQuality, error) {
+				return ReadRankQuality(ctx, cfg.Output, run.Name)
+			})
 		var missing []string
 		for _, a := range []report.Artifact{run.TrainLog, run.PredictorFile, run.RankQualityFile} {
 			switch {
@@ -388,27 +431,37 @@ func ParetoReport(ctx context.Context, evals []schemas.Eval, cfg ParetoConfig) (
 			FLOPs: e.FLOPs, Params: e.Params, LatencyMs: finiteOr(e.LatencyMs, -1), Top1: e.Top1, TestTop1: finiteOr(e.TestTop1, -1)})
 	}
 
-	// 6. Files; the report last.
-	if err := pqio.WriteFile(ctx, files.Front, frontRows); err != nil {
-		return ParetoSummary{}, err
-	}
-	if err := pqio.WriteFile(ctx, files.Hypervolume, hvRows); err != nil {
-		return ParetoSummary{}, err
-	}
-	if err := pqio.WriteFile(ctx, files.Comparison, cmpRows); err != nil {
-		return ParetoSummary{}, err
-	}
-	if err := pqio.WriteStream(ctx, files.SVG, func(w io.Writer) error { return report.RenderFrontSVG(w, data) }); err != nil {
-		return ParetoSummary{}, err
-	}
+	// 6. Files, as one set.
 	js, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
 		return ParetoSummary{}, fmt.Errorf("summary: %w", err)
 	}
-	if err := pqio.WriteStream(ctx, files.Summary, func(w io.Writer) error { _, err := w.Write(append(js, '\n')); return err }); err != nil {
+	w, err := pqio.NewSetWriter(ctx, joinPath(cfg.Output, "pareto"), ParetoSet, false, nil)
+	if err != nil {
 		return ParetoSummary{}, err
 	}
-	if err := pqio.WriteStream(ctx, files.Report, func(w io.Writer) error { return report.Render(w, data) }); err != nil {
+	stage := func() error {
+		if err := pqio.WriteSetFile(ctx, w, "front.parquet", frontRows); err != nil {
+			return err
+		}
+		if err := pqio.WriteSetFile(ctx, w, "hypervolume.parquet", hvRows); err != nil {
+			return err
+		}
+		if err := pqio.WriteSetFile(ctx, w, "comparison.parquet", cmpRows); err != nil {
+			return err
+		}
+		if err := w.WriteStream(ctx, "front.svg", func(w io.Writer) error { return report.RenderFrontSVG(w, data) }); err != nil {
+			return err
+		}
+		if err := w.WriteStream(ctx, "summary.json", func(w io.Writer) error { _, err := w.Write(append(js, '\n')); return err }); err != nil {
+			return err
+		}
+		return w.WriteStream(ctx, "report.html", func(w io.Writer) error { return report.Render(w, data) })
+	}
+	if err := stage(); err != nil {
+		return ParetoSummary{}, errors.Join(err, w.Abort(ctx))
+	}
+	if _, err := w.Commit(ctx); err != nil {
 		return ParetoSummary{}, err
 	}
 	return sum, nil
@@ -525,25 +578,16 @@ func (b costBox) points(evals []schemas.Eval, idx []int) []pareto.Point {
 	return pts
 }
 
-// paretoBoxes returns the three cost axes: FLOPs and params normalised by
-// the space's smallest and largest subnets, latency by the fastest and
-// slowest measured latency of all evals.
-func paretoBoxes(sp *space.Space, evals []schemas.Eval) []costBox {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, e := range evals {
-		if e.LatencyMs > 0 && !math.IsInf(e.LatencyMs, 0) {
-			lo, hi = min(lo, e.LatencyMs), max(hi, e.LatencyMs)
-		}
-	}
-	if lo > hi {
-		lo, hi = 0, 0
-	}
+// paretoBoxes returns the three cost axes, each with a fixed box: FLOPs
+// and params normalised by the space's smallest and largest subnets,
+// latency by 0 and latBox milliseconds.
+func paretoBoxes(sp *space.Space, latBox float64) []costBox {
 	return []costBox{
 		{axis: schemas.AxisFLOPs, lo: float64(sp.FLOPs(sp.Min())), hi: float64(sp.FLOPs(sp.Max())),
 			reference: "FLOPs of the space's smallest and largest subnets",
 			cost:      func(e schemas.Eval) (float64, bool) { return float64(e.FLOPs), true }},
-		{axis: schemas.AxisLatency, lo: lo, hi: hi,
-			reference: "fastest and slowest measured latency among all evaluations of the report",
+		{axis: schemas.AxisLatency, lo: 0, hi: latBox,
+			reference: fmt.Sprintf("fixed latency box: 0 to %g ms (--latency_box_ms), the same for every report", latBox),
 			cost: func(e schemas.Eval) (float64, bool) {
 				return e.LatencyMs, e.LatencyMs > 0 && !math.IsInf(e.LatencyMs, 0)
 			}},
@@ -612,38 +656,36 @@ func compareBuckets(evals []schemas.Eval, runs []string, byRun [][]int, width in
 	return rows, nil
 }
 
-// readOptional reads an optional input: a missing file gives the zero value
-// and Problem "not found", an unreadable one its error as the Problem.
-func readOptional[T any](ctx context.Context, path string, read func(context.Context, string) (T, error)) (T, report.Artifact) {
+// readOptional reads an optional input, path, committed in the set whose
+// manifest is set: no manifest gives the zero value and Problem "not
+// found", an unreadable or incomplete set its error as the Problem.
+func readOptional[T any](ctx context.Context, path, set string, read func(context.Context) (T, error)) (T, report.Artifact) {
 	var zero T
 	a := report.Artifact{Path: path}
-	found, err := pqio.Glob(ctx, path)
+	v, err := read(ctx)
 	switch {
-	case err != nil:
-		a.Problem = err.Error()
-		return zero, a
-	case len(found) == 0:
+	case errors.Is(err, pqio.ErrNoManifest), errors.Is(err, sampler.ErrNoPredictor):
 		a.Problem = "not found"
 		return zero, a
-	}
-	v, err := read(ctx, path)
-	if err != nil {
+	case err != nil:
 		a.Problem = err.Error()
 		return zero, a
 	}
 	return v, a
 }
 
-func readRows[T pqio.Schema](ctx context.Context, path string) ([]T, error) {
-	rows, _, err := pqio.ReadFile[T](ctx, path)
-	return rows, err
-}
-
-// readTrainCurve reads the columns of a train log that the report draws,
-// row group by row group (the candidate lists are dropped as it goes), in
-// step order.
-func readTrainCurve(ctx context.Context, path string) (pts []report.TrainPoint, err error) {
-	r, err := pqio.OpenReader[schemas.TrainStep](ctx, path)
+// readTrainCurve reads the columns of a run's committed train log that the
+// report draws, row group by row group (the candidate lists are dropped as
+// it goes), in step order.
+func readTrainCurve(ctx context.Context, out, run string) (pts []report.TrainPoint, err error) {
+	st, err := ReadTrainState(ctx, out, run)
+	if err != nil {
+		return nil, err
+	}
+	if st.Checkpoint == "" {
+		return nil, fmt.Errorf("%w: run %s has no training state", pqio.ErrNoManifest, run)
+	}
+	r, err := pqio.OpenReader[schemas.TrainStep](ctx, st.log)
 	if err != nil {
 		return nil, err
 	}
@@ -662,10 +704,22 @@ func readTrainCurve(ctx context.Context, path string) (pts []report.TrainPoint, 
 	return pts, nil
 }
 
-// ReadParetoSummary reads pareto/summary.json under the output root, e.g.
-// to print it after a pipeline run.
+// ReadParetoSummary reads pareto/summary.json under the output root from
+// the committed pareto set, e.g. to print it after a pipeline run.
 func ReadParetoSummary(ctx context.Context, out string) (ParetoSummary, error) {
-	p := ParetoPaths(out).Summary
+	paths, m, err := pqio.SetFiles(ctx, joinPath(out, "pareto"), ParetoSet)
+	if err != nil {
+		return ParetoSummary{}, err
+	}
+	p := ""
+	for i, f := range m.Files {
+		if f.Name == "summary.json" {
+			p = paths[i]
+		}
+	}
+	if p == "" {
+		return ParetoSummary{}, fmt.Errorf("%s lists no summary.json", pqio.ManifestPath(joinPath(out, "pareto"), ParetoSet))
+	}
 	ra, size, c, err := pqio.OpenReaderAt(ctx, p)
 	if err != nil {
 		return ParetoSummary{}, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -36,9 +37,9 @@ const (
 	tinyMinParams, tinyParamsStep = 1_331, 1_364
 )
 
-// handEval is an evaluation at normalised cost k/4 on every axis (latency
-// k+1 ms, so the latency box is [1, 5] ms when k spans 0..4), unless lat
-// overrides it (>= 0).
+// handEval is an evaluation at normalised cost k/4 on the FLOPs and params
+// axes and latency k+1 ms (normalised (k+1)/5 in handConfig's fixed
+// latency box of [0, 5] ms), unless lat overrides it (>= 0).
 func handEval(run, arch string, k int, top1 float64, origin, ckpt string, lat float64) schemas.Eval {
 	if lat < 0 {
 		lat = float64(k + 1)
@@ -67,8 +68,11 @@ func handEval(run, arch string, k int, top1 float64, origin, ckpt string, lat fl
 //	all:      b0, b1, u3, b3 (u0 beaten by b0, u1 by b1, u4 by b3)
 //	          HV = .25*.62 + .50*.78 + .25*.80 = .155 + .39 + .20 = .745
 //
-// Against latency, b3 is left out (latency 0): bestup-3's front is b0, b1
-// (HV .74 still: b3 added no area), and all's is b0, b1, u3 (HV .745).
+// Against latency (normalised (k+1)/5), b3 is left out (latency 0):
+//
+//	uniform:  u0 (.2), u1 (.4), u3 (.8):  HV = .2*.60 + .4*.70 + .2*.80 = .56
+//	bestup-3: b0 (.2), b1 (.4):           HV = .2*.62 + .6*.78 = .592
+//	all:      b0, b1, u3:                 HV = .2*.62 + .4*.78 + .2*.80 = .596
 func handEvals() []schemas.Eval {
 	const ck, old = "out/runs/x/checkpoints/epoch-0002.parquet", "out/runs/x/checkpoints/epoch-0001.parquet"
 	r := schemas.OriginRandom
@@ -90,7 +94,7 @@ func handEvals() []schemas.Eval {
 
 func handConfig(out string) ParetoConfig {
 	return ParetoConfig{Output: out, Space: tinySpace, BucketWidth: tinyFLOPsStep, Runs: []string{"uniform", "bestup-3"},
-		Title: "hand-computed"}
+		Title: "hand-computed", LatencyBoxMs: 5}
 }
 
 func archsOf[T any](rows []T, scope, axis func(T) string, arch func(T) string, wantScope, wantAxis string) []string {
@@ -185,9 +189,9 @@ func TestParetoReportHandComputed(t *testing.T) {
 		{"uniform", schemas.AxisFLOPs}:          {0.70, 3, 19_760, 70_984},
 		{"bestup-3", schemas.AxisFLOPs}:         {0.74, 3, 19_760, 70_984},
 		{schemas.ScopeAll, schemas.AxisFLOPs}:   {0.745, 4, 19_760, 70_984},
-		{"uniform", schemas.AxisLatency}:        {0.70, 3, 1, 5},
-		{"bestup-3", schemas.AxisLatency}:       {0.74, 2, 1, 5},
-		{schemas.ScopeAll, schemas.AxisLatency}: {0.745, 3, 1, 5},
+		{"uniform", schemas.AxisLatency}:        {0.56, 3, 0, 5},
+		{"bestup-3", schemas.AxisLatency}:       {0.592, 2, 0, 5},
+		{schemas.ScopeAll, schemas.AxisLatency}: {0.596, 3, 0, 5},
 		{"uniform", schemas.AxisParams}:         {0.70, 3, 1331, 6787},
 		{"bestup-3", schemas.AxisParams}:        {0.74, 3, 1331, 6787},
 		{schemas.ScopeAll, schemas.AxisParams}:  {0.745, 4, 1331, 6787},
@@ -211,9 +215,9 @@ func TestParetoReportHandComputed(t *testing.T) {
 		t.Errorf("Duplicates = %d, want 1", sum.Duplicates)
 	}
 	wantRuns := []ParetoRunSummary{
-		{Run: "uniform", Evaluated: 6, FrontSize: 3, Hypervolume: 0.70, LatencyHypervolume: 0.70, ParamsHypervolume: 0.70,
+		{Run: "uniform", Evaluated: 6, FrontSize: 3, Hypervolume: 0.70, LatencyHypervolume: 0.56, ParamsHypervolume: 0.70,
 			BestTop1: 0.80, BestArch: "u3", BestFLOPs: 58_178, MinFLOPs: 19_760, MinTop1: 0.60, MaxFLOPs: 70_984, MaxTop1: 0.80},
-		{Run: "bestup-3", Evaluated: 4, FrontSize: 3, Hypervolume: 0.74, LatencyHypervolume: 0.74, ParamsHypervolume: 0.74,
+		{Run: "bestup-3", Evaluated: 4, FrontSize: 3, Hypervolume: 0.74, LatencyHypervolume: 0.592, ParamsHypervolume: 0.74,
 			BestTop1: 0.84, BestArch: "b3", BestFLOPs: 70_984, MinFLOPs: 19_760, MinTop1: 0.62, MaxFLOPs: 70_984, MaxTop1: 0.84},
 	}
 	if len(sum.Runs) != 2 {
@@ -470,8 +474,76 @@ func TestParetoPointColumns(t *testing.T) {
 	}
 }
 
+// commitTrainLog commits a run's training state with a stand-in checkpoint
+// and the given train log.
+func commitTrainLog(t *testing.T, out, run string, steps []schemas.TrainStep) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := pqio.NewSetWriter(ctx, runDir(out, run), TrainSet, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pqio.WriteSetFile(ctx, w, "checkpoints/epoch-0001.parquet", []schemas.Tensor{{Name: "w", Role: "weight", Shape: []int32{1}, Values: []float32{1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pqio.WriteSetFile(ctx, w, "train_log.parquet", steps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// commitPredictors commits a run's predictor and rank-quality files.
+func commitPredictors(t *testing.T, out, run string, preds []schemas.Predictor, rq []schemas.RankQuality) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := pqio.NewSetWriter(ctx, out, predictorSet(run), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pqio.WriteSetFile(ctx, w, "predictors/"+run+".parquet", preds); err != nil {
+		t.Fatal(err)
+	}
+	if err := pqio.WriteSetFile(ctx, w, "rank_quality/"+run+".parquet", rq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestParetoLatencyBoxFixed: the latency hypervolume's box is fixed, like
+// the FLOPs and params boxes, so a run's latency hypervolume does not
+// depend on which other evaluations a report holds; evaluations slower
+// than the box are noted.
+func TestParetoLatencyBoxFixed(t *testing.T) {
+	ctx := context.Background()
+	a, err := ParetoReport(ctx, handEvals(), handConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := append(handEvals(),
+		handEval("bestup-3", "fast", 0, 0.10, schemas.OriginRandom, "c", 0.5), // faster than any other
+		handEval("bestup-3", "slow", 4, 0.10, schemas.OriginRandom, "c", 9))   // slower than the box
+	b, err := ParetoReport(ctx, more, handConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Runs[0].Run != "uniform" || a.Runs[0].LatencyHypervolume != b.Runs[0].LatencyHypervolume {
+		t.Fatalf("uniform's latency hypervolume changed with another run's evaluations: %v vs %v",
+			a.Runs[0].LatencyHypervolume, b.Runs[0].LatencyHypervolume)
+	}
+	if !slices.ContainsFunc(b.Notes, func(n string) bool {
+		return strings.Contains(n, "1 evaluation(s) are slower than the latency box's 5 ms")
+	}) {
+		t.Errorf("notes %q", b.Notes)
+	}
+}
+
 // TestParetoOptionalInputs: train logs, predictors and rank quality show up
-// in the report when present, and their absence is noted.
+// in the report when committed, and their absence or an incomplete set is
+// noted (and its data left out).
 func TestParetoOptionalInputs(t *testing.T) {
 	ctx := context.Background()
 	out := t.TempDir()
@@ -480,24 +552,19 @@ func TestParetoOptionalInputs(t *testing.T) {
 		steps = append(steps, schemas.TrainStep{Run: "uniform", Step: int64(i), Epoch: int32(i / 25), LossMax: 2 - float64(i)/50,
 			LossMin: 2.2 - float64(i)/50, ImagesPerSec: 1000, Skipped: i == 7})
 	}
-	if err := pqio.WriteFile(ctx, trainLogPath(out, "uniform"), steps); err != nil {
-		t.Fatal(err)
-	}
+	commitTrainLog(t, out, "uniform", steps)
 	preds := []schemas.Predictor{
 		{Run: "bestup-3", Kind: "random_forest", Fit: 30, Holdout: 10, KendallTau: 0.733, Spearman: 0.9, RMSE: 0.01, R2: 0.7, Selected: true},
 		{Run: "bestup-3", Kind: "ridge", Fit: 30, Holdout: 10, KendallTau: 0.512, Spearman: 0.7, RMSE: 0.02, R2: 0.4},
-	}
-	if err := pqio.WriteFile(ctx, PredictorPath(out, "bestup-3"), preds); err != nil {
-		t.Fatal(err)
 	}
 	rq := []schemas.RankQuality{
 		{Run: "bestup-3", Estimator: "minibatch_loss", Bin: 0, FLOPsLo: 0, FLOPsHi: 50_000, N: 6, KendallTau: 0.467},
 		{Run: "bestup-3", Estimator: "minibatch_loss", Bin: -1, N: 6, KendallTau: 0.467},
 	}
-	if err := pqio.WriteFile(ctx, RankQualityPath(out, "bestup-3"), rq); err != nil {
-		t.Fatal(err)
-	}
-	// An unreadable file is a note, not an error.
+	commitPredictors(t, out, "bestup-3", preds, rq)
+	// An incomplete set (a file replaced outside a commit) is a note, not
+	// an error, and its rows are not used.
+	commitPredictors(t, out, "uniform", preds, rq)
 	if err := os.WriteFile(PredictorPath(out, "uniform"), []byte("not parquet"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -507,8 +574,8 @@ func TestParetoOptionalInputs(t *testing.T) {
 	}
 	notes := strings.Join(sum.Notes, "\n")
 	for _, s := range []string{
-		`run "uniform": ` + PredictorPath(out, "uniform") + ": pqio:",
-		`run "uniform": not found: ` + RankQualityPath(out, "uniform"),
+		`run "uniform": ` + PredictorPath(out, "uniform") + ": pqio: read " + PredictorPath(out, "uniform") + ": incomplete set",
+		`run "uniform": ` + RankQualityPath(out, "uniform") + ": pqio: read " + PredictorPath(out, "uniform") + ": incomplete set",
 		`run "bestup-3": not found: ` + trainLogPath(out, "bestup-3"),
 	} {
 		if !strings.Contains(notes, s) {
@@ -527,7 +594,6 @@ func TestParetoOptionalInputs(t *testing.T) {
 		"<th>τ minibatch_loss</th>",
 		"<td>0.467</td>",
 		"train log not found",
-		"rank quality not found",
 	} {
 		if !strings.Contains(string(page), s) {
 			t.Errorf("report lacks %q", s)
@@ -711,5 +777,103 @@ func TestParetoDemo(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Log("\n" + b.String())
+	}
+}
+
+// paretoState reads the committed pareto set as a reader would and returns
+// the summary's runs and the front file's rows, which must agree.
+func paretoState(t *testing.T, out string) (string, error) {
+	t.Helper()
+	ctx := context.Background()
+	sum, err := ReadParetoSummary(ctx, out)
+	if err != nil {
+		return "", err
+	}
+	paths, m, err := pqio.SetFiles(ctx, filepath.Join(out, "pareto"), ParetoSet)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "summary: %+v\n", sum.Runs)
+	for i, f := range m.Files {
+		raw, err := os.ReadFile(paths[i])
+		if err != nil {
+			return "", err
+		}
+		if f.Name == "front.parquet" {
+			rows, _, err := pqio.ReadFile[schemas.ParetoPoint](ctx, paths[i])
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&b, "front: %d rows\n", len(rows))
+			continue
+		}
+		if f.Name == "report.html" || f.Name == "front.svg" || f.Name == "summary.json" {
+			fmt.Fprintf(&b, "%s: %d bytes\n", f.Name, len(raw)) // their content names the output directory
+		}
+	}
+	return b.String(), nil
+}
+
+// TestParetoCommitFaults stops the commit of a new report over an old one
+// at each step: readers see the old report whole or the new one whole,
+// and running the report again gives the uninterrupted result.
+func TestParetoCommitFaults(t *testing.T) {
+	ctx := context.Background()
+	more := append(handEvals(), handEval("bestup-3", "b9", 2, 0.95, schemas.OriginRandom, "c", -1))
+	want := map[int]string{}
+	for g, evals := range [][]schemas.Eval{handEvals(), more} {
+		out := t.TempDir()
+		if _, err := ParetoReport(ctx, evals, handConfig(out)); err != nil {
+			t.Fatal(err)
+		}
+		s, err := paretoState(t, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[g] = strings.ReplaceAll(s, out, "OUT")
+	}
+	if want[0] == want[1] {
+		t.Fatal("the two reports do not differ")
+	}
+	for step := 1; ; step++ {
+		out := t.TempDir()
+		if _, err := ParetoReport(ctx, handEvals(), handConfig(out)); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		var ev pqio.CommitEvent
+		prev := pqio.SetFaultHook(func(e pqio.CommitEvent) error {
+			if n++; n == step {
+				ev = e
+				return errors.New("injected crash")
+			}
+			return nil
+		})
+		_, err := ParetoReport(ctx, more, handConfig(out))
+		pqio.SetFaultHook(prev)
+		if err == nil {
+			if step < 8 { // manifest, 6 renames, clean
+				t.Fatalf("only %d commit steps", step-1)
+			}
+			break
+		}
+		got, err := paretoState(t, out)
+		if err != nil {
+			t.Fatalf("after a crash before %v: %v", ev, err)
+		}
+		g := 1
+		if ev.Step == "manifest" {
+			g = 0
+		}
+		if got = strings.ReplaceAll(got, out, "OUT"); got != want[g] {
+			t.Fatalf("after a crash before %v: readers see\n%s\nwant report %d:\n%s", ev, got, g, want[g])
+		}
+		if _, err := ParetoReport(ctx, more, handConfig(out)); err != nil {
+			t.Fatalf("again after %v: %v", ev, err)
+		}
+		if got, err := paretoState(t, out); err != nil || strings.ReplaceAll(got, out, "OUT") != want[1] {
+			t.Fatalf("again after %v: %v\n%s", ev, err, got)
+		}
 	}
 }

@@ -12,7 +12,6 @@ import (
 	_ "image/jpeg" // DecodeConfig of the first image of a folder tree
 	_ "image/png"
 	"io"
-	"os"
 	"path"
 	"reflect"
 	"slices"
@@ -44,7 +43,9 @@ func init() {
 	register.Function1x2(keyBySplit)
 	register.Combiner3[statsAccum, schemas.Example, schemas.DatasetStats](&statsCombineFn{})
 	beam.RegisterType(reflect.TypeFor[writeStatsFn]())
-	beamreg.Method5x1((*writeStatsFn).ProcessElement)
+	beamreg.Method4x1((*writeStatsFn).ProcessElement)
+	beam.RegisterType(reflect.TypeFor[pathsUnderFn]())
+	register.DoFn2x0[string, func(string)](&pathsUnderFn{})
 	register.Iter2[string, schemas.DatasetStats]()
 	register.Iter1[string]()
 	register.Emitter1[string]()
@@ -170,14 +171,12 @@ type SplitCount struct {
 type PreprocessOutputs struct {
 	// Train, Calib, Val and Test are PCollection<string>s of the final shard
 	// paths of each split, <output>/examples/<split>-NNNNN-of-MMMMM.parquet,
-	// emitted once the split's shards are committed; read them with
+	// and Stats holds <output>/dataset/stats.parquet; all are emitted once
+	// the whole dataset (DatasetSet) is committed, so a stage that depends
+	// on any of them sees a complete preprocess output. Read the shards with
 	// pqio.Read[schemas.Example].
 	Train, Calib, Val, Test beam.PCollection
-	// Stats is a PCollection<string> holding <output>/dataset/stats.parquet,
-	// emitted once, after every shard of every split is committed and the
-	// stats file is written: a stage that depends on it sees a complete
-	// preprocess output.
-	Stats beam.PCollection
+	Stats                   beam.PCollection
 	// Plan describes the input as found while the pipeline was built.
 	Plan *PreprocessPlan
 }
@@ -204,8 +203,8 @@ func StatsPath(output string) string { return joinPath(output, "dataset/stats.pa
 // work items are reshuffled, so they decode in parallel, and decoded with
 // package data's decoders, which reject truncated files, bad magic numbers,
 // count mismatches, out-of-range labels and non-image files with an error
-// naming the file; the job then fails before any shard is committed (see
-// CleanPreprocessTemp for the temporary files it leaves).
+// naming the file; the job then fails before anything is committed (see
+// pqio.Recover for the temporary files it leaves).
 //
 // The splits are deterministic: the train side (IDX train pair; CIFAR
 // batches 1-5 in order, record j of a batch at index offset+j; folder images
@@ -215,9 +214,10 @@ func StatsPath(output string) string { return joinPath(output, "dataset/stats.pa
 //
 // Statistics are a Beam combine keyed by split (per-channel mean and std of
 // pixels scaled to [0,1], class counts); downstream stages normalise every
-// split with the train row's mean and std. The stats file is written
-// atomically by one step that waits for every split's shards, and fails if
-// a split's count differs from the plan.
+// split with the train row's mean and std. The stats file is staged by one
+// step, which fails if a split's count differs from the plan, and the
+// shards of every split and the stats file commit together as the set
+// DatasetSet (<output>/_dataset.manifest.json): readers use DatasetFiles.
 //
 // AttentiveNAS (Wang et al., CVPR 2021), like Once-for-All before it, ranks
 // subnets on images held out of the training set and recalibrates each
@@ -263,15 +263,23 @@ func TryPreprocess(s beam.Scope, cfg PreprocessConfig) (out PreprocessOutputs, e
 	}, work)
 	train, calib, val, test, done := decoded[0], decoded[1], decoded[2], decoded[3], decoded[4]
 
-	// A bad file fails its work item; After keeps every split's shards
-	// uncommitted unless all work items succeeded, so a failed run leaves no
-	// final output behind.
-	dir := ExamplesDir(cfg.Output)
+	// A bad file fails its work item; After keeps the dataset uncommitted
+	// unless all work items succeeded, so a failed run leaves no output
+	// behind, and the splits and stats commit as one set.
 	out = PreprocessOutputs{Plan: plan}
-	out.Train = pqio.Write[schemas.Example](s, dir, string(data.SplitTrain), train, pqio.After(done, len(plan.work)))
-	out.Calib = pqio.Write[schemas.Example](s, dir, string(data.SplitCalib), calib, pqio.After(done, len(plan.work)))
-	out.Val = pqio.Write[schemas.Example](s, dir, string(data.SplitVal), val, pqio.After(done, len(plan.work)))
-	out.Test = pqio.Write[schemas.Example](s, dir, string(data.SplitTest), test, pqio.After(done, len(plan.work)))
+	expected := map[string]int64{}
+	for _, sc := range plan.Splits() {
+		expected[sc.Split] = sc.Images
+	}
+	var parts []pqio.Part
+	for _, x := range []struct {
+		split data.Split
+		rows  beam.PCollection
+	}{{data.SplitTrain, train}, {data.SplitCalib, calib}, {data.SplitVal, val}, {data.SplitTest, test}} {
+		prefix := "examples/" + string(x.split)
+		parts = append(parts, pqio.Part{Prefix: prefix, ExpectRows: expected[string(x.split)],
+			Staged: pqio.Stage[schemas.Example](s, cfg.Output, DatasetSet, prefix, x.rows)})
+	}
 
 	// One combine per split, applied to the decoder's outputs directly, so
 	// that its partial combine fuses with decoding and only accumulators are
@@ -284,80 +292,64 @@ func TryPreprocess(s beam.Scope, cfg PreprocessConfig) (out PreprocessOutputs, e
 		perSplit = append(perSplit, beam.CombinePerKey(ss, &statsCombineFn{Classes: plan.Classes}, keyed))
 	}
 	stats := beam.Flatten(ss, perSplit...)
-	shards := beam.Flatten(ss, out.Train, out.Calib, out.Val, out.Test)
-	expected := map[string]int64{}
-	for _, sc := range plan.Splits() {
-		expected[sc.Split] = sc.Images
-	}
-	out.Stats = beam.ParDo(ss.Scope("WriteStats"), &writeStatsFn{
-		Path: StatsPath(cfg.Output), Expected: expected, Source: plan.Source, Seed: plan.Seed,
+	stagedStats := beam.ParDo(ss.Scope("WriteStats"), &writeStatsFn{
+		Path: joinPath(pqio.StagingDir(cfg.Output, DatasetSet), "dataset~stats.parquet"), Expected: expected, Source: plan.Source, Seed: plan.Seed,
 		Classes: plan.Classes, Height: plan.Height, Width: plan.Width, Channels: plan.Channels,
-	}, beam.Impulse(ss), beam.SideInput{Input: stats}, beam.SideInput{Input: shards})
+	}, beam.Impulse(ss), beam.SideInput{Input: stats})
+	parts = append(parts, pqio.Part{Name: "dataset/stats.parquet", Staged: stagedStats})
+
+	files := pqio.Commit[schemas.Example](s, cfg.Output, DatasetSet, parts, pqio.After(done, len(plan.work)))
+	under := func(p string) beam.PCollection {
+		return beam.ParDo(s, &pathsUnderFn{Prefix: joinPath(cfg.Output, p)}, files)
+	}
+	out.Train, out.Calib, out.Val, out.Test = under("examples/train-"), under("examples/calib-"), under("examples/val-"), under("examples/test-")
+	out.Stats = under("dataset/stats.parquet")
 	return out, nil
 }
 
-// CleanPreprocessTemp removes the temporary files a failed or killed
-// Preprocess run leaves under output: the temporary shard directories of
-// the example sink (<output>/examples/.pqio-tmp-*/) and temporary stats
-// files (<output>/dataset/.stats.parquet.tmp-*). Committed shards and the
-// stats file are left alone, and so a previous successful run stays intact.
-// Missing directories are not an error. Run it only when no job is writing
-// to output.
-func CleanPreprocessTemp(ctx context.Context, output string) error {
-	fs, err := filesystem.New(ctx, output)
-	if err != nil {
-		return fmt.Errorf("preprocess: clean %s: %w", output, err)
-	}
-	defer fs.Close()
-	var errs []error
-	// pqio.Write's temporary directory is "<dir>/.pqio-tmp-<prefix>".
-	tmpDirs, err := fs.List(ctx, joinPath(ExamplesDir(output), ".pqio-tmp-*"))
-	errs = append(errs, err)
-	for _, dir := range tmpDirs {
-		errs = append(errs, removeTree(ctx, fs, dir))
-	}
-	// pqio.WriteFile's temporary file is ".<base>.tmp-<random>".
-	statsDir, statsBase := path.Split(StatsPath(output))
-	tmps, err := fs.List(ctx, statsDir+"."+statsBase+".tmp-*")
-	errs = append(errs, err)
-	for _, p := range tmps {
-		errs = append(errs, removeFile(ctx, fs, p))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("preprocess: clean %s: %w", output, err)
-	}
-	return nil
-}
+// DatasetSet is the set a preprocess run's outputs are committed as, under
+// the output root: every example shard of every split and
+// dataset/stats.parquet, listed by <output>/_dataset.manifest.json. A
+// failed or interrupted run leaves the previous dataset whole.
+const DatasetSet = "dataset"
 
-// removeTree removes the files directly in dir, then dir itself on a local
-// filesystem (object stores have no directories).
-func removeTree(ctx context.Context, fs filesystem.Interface, dir string) error {
-	files, err := fs.List(ctx, joinPath(dir, "*"))
-	if err != nil {
-		return err
+// DatasetFiles returns the committed dataset of an output (see DatasetSet):
+// the paths of each split's example shards and of the stats file. A missing
+// or incomplete dataset is an error saying what to run.
+func DatasetFiles(ctx context.Context, out string) (map[data.Split][]string, string, error) {
+	paths, m, err := pqio.SetFiles(ctx, out, DatasetSet)
+	if errors.Is(err, pqio.ErrNoManifest) {
+		return nil, "", fmt.Errorf("no preprocessed dataset under %s (%s is missing): run `attentivenas preprocess --output=%s` first", out, pqio.ManifestPath(out, DatasetSet), out)
 	}
-	for _, f := range files {
-		if err := removeFile(ctx, fs, f); err != nil {
-			return err
+	if err != nil {
+		return nil, "", err
+	}
+	splits := map[data.Split][]string{}
+	stats := ""
+	for i, f := range m.Files {
+		if f.Name == "dataset/stats.parquet" {
+			stats = paths[i]
+			continue
+		}
+		for _, sp := range []data.Split{data.SplitTrain, data.SplitCalib, data.SplitVal, data.SplitTest} {
+			if strings.HasPrefix(f.Name, "examples/"+string(sp)+"-") {
+				splits[sp] = append(splits[sp], paths[i])
+			}
 		}
 	}
-	if !strings.Contains(dir, "://") {
-		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	if stats == "" {
+		return nil, "", fmt.Errorf("%s lists no dataset/stats.parquet", pqio.ManifestPath(out, DatasetSet))
 	}
-	return nil
+	return splits, stats, nil
 }
 
-func removeFile(ctx context.Context, fs filesystem.Interface, p string) error {
-	rm, ok := fs.(filesystem.Remover)
-	if !ok {
-		return fmt.Errorf("filesystem %T cannot remove %s", fs, p)
+// pathsUnderFn keeps the paths under Prefix (a path prefix).
+type pathsUnderFn struct{ Prefix string }
+
+func (f *pathsUnderFn) ProcessElement(p string, emit func(string)) {
+	if strings.HasPrefix(p, f.Prefix) {
+		emit(p)
 	}
-	if err := rm.Remove(ctx, p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", p, err)
-	}
-	return nil
 }
 
 // ---------------------------------------------------------------------------
@@ -1086,7 +1078,7 @@ func widen(xs []float32) []float64 {
 // mean or std. It fails, writing nothing, if a split's count is not the
 // planned one.
 type writeStatsFn struct {
-	Path                    string           // stats file
+	Path                    string           // the staged stats file (a fixed name: a retry replaces it)
 	Expected                map[string]int64 // planned images per split
 	Source                  string           // DatasetStats.Source
 	Seed                    int64            // DatasetStats.Seed
@@ -1094,10 +1086,7 @@ type writeStatsFn struct {
 	Height, Width, Channels int              // for empty splits
 }
 
-func (f *writeStatsFn) ProcessElement(ctx context.Context, _ []byte, stats func(*string, *schemas.DatasetStats) bool, shards func(*string) bool, emit func(string)) error {
-	var shard string
-	for shards(&shard) { // only waited for
-	}
+func (f *writeStatsFn) ProcessElement(ctx context.Context, _ []byte, stats func(*string, *schemas.DatasetStats) bool, emit func(pqio.Staged)) error {
 	bySplit := map[string]schemas.DatasetStats{}
 	var split string
 	var row schemas.DatasetStats
@@ -1122,6 +1111,6 @@ func (f *writeStatsFn) ProcessElement(ctx context.Context, _ []byte, stats func(
 	if err := pqio.WriteFile(ctx, f.Path, rows); err != nil {
 		return fmt.Errorf("preprocess: %w", err)
 	}
-	emit(f.Path)
+	emit(pqio.Staged{Name: "dataset/stats.parquet", Path: f.Path})
 	return nil
 }

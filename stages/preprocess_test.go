@@ -429,7 +429,7 @@ func TestPreprocessFolder(t *testing.T) {
 // TestPreprocessBadInput feeds broken datasets. Each must fail, at
 // construction or at run time, with an error naming the file and the
 // problem, and leave no example shard and no stats file; after
-// CleanPreprocessTemp (what the command runs on failure) nothing at all.
+// pqio.Recover (what the commands run on failure) nothing at all.
 func TestPreprocessBadInput(t *testing.T) {
 	train := tinyDataset(20, 3, 3, 1, 10, 40)
 	test := tinyDataset(5, 3, 3, 1, 10, 41)
@@ -549,11 +549,11 @@ func TestPreprocessBadInput(t *testing.T) {
 			if _, err := os.Stat(StatsPath(out)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("failed run left a stats file (%v)", err)
 			}
-			if err := CleanPreprocessTemp(context.Background(), out); err != nil {
+			if _, err := pqio.Recover(context.Background(), out); err != nil {
 				t.Fatal(err)
 			}
 			if left := walk(t, out); len(left) > 0 {
-				t.Errorf("after CleanPreprocessTemp, %s holds %q", out, left)
+				t.Errorf("after pqio.Recover, %s holds %q", out, left)
 			}
 		})
 	}
@@ -617,7 +617,10 @@ func TestPreprocessBadConfig(t *testing.T) {
 	})
 }
 
-func TestCleanPreprocessTemp(t *testing.T) {
+// TestRecoverPreprocessLeftovers: what a failed or killed preprocess run
+// leaves (staging directories, temporary stats files, also those of older
+// versions under examples/) goes; committed files and others stay.
+func TestRecoverPreprocessLeftovers(t *testing.T) {
 	out := t.TempDir()
 	keep := []string{
 		"examples/train-00000-of-00001.parquet",
@@ -625,6 +628,8 @@ func TestCleanPreprocessTemp(t *testing.T) {
 		"examples/other/file", // not ours
 	}
 	drop := []string{
+		".pqio-tmp-dataset/0123456789abcdef.parquet",
+		".pqio-tmp-dataset/dataset~stats.parquet",
 		"examples/.pqio-tmp-train/0123456789abcdef.parquet",
 		"examples/.pqio-tmp-train/fedcba9876543210.parquet",
 		"examples/.pqio-tmp-test/0123456789abcdef.parquet",
@@ -634,7 +639,7 @@ func TestCleanPreprocessTemp(t *testing.T) {
 		writeFile(t, out, f, []byte("x"))
 	}
 	os.MkdirAll(filepath.Join(out, "examples", ".pqio-tmp-val"), 0o755) // empty temp dir
-	if err := CleanPreprocessTemp(context.Background(), out); err != nil {
+	if _, err := pqio.Recover(context.Background(), out); err != nil {
 		t.Fatal(err)
 	}
 	got := walk(t, out)
@@ -645,7 +650,7 @@ func TestCleanPreprocessTemp(t *testing.T) {
 	}
 	// Nothing to clean is fine, a missing output too.
 	for _, dir := range []string{out, filepath.Join(out, "missing")} {
-		if err := CleanPreprocessTemp(context.Background(), dir); err != nil {
+		if _, err := pqio.Recover(context.Background(), dir); err != nil {
 			t.Error(err)
 		}
 	}

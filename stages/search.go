@@ -46,11 +46,17 @@ type SearchConfig struct {
 	MaxFLOPs    int64   // 0 = unbounded
 	MaxParams   int64   // parameter budget; 0 = none
 	MaxLatency  float64 // latency budget in ms, through a linear model of the run's measured latencies; 0 = none
+	// Checkpoints names each run's checkpoint: the one its predictor was
+	// fitted on, whose evaluations calibrate the latency model and on which
+	// the shortlist is evaluated. Required.
+	Checkpoints map[string]string
 }
 
 // Search runs the evolutionary search of each run with its selected
 // predictor as fitness. In: PCollection<schemas.Eval> (the run's real
-// evaluations: they name the checkpoint and calibrate the latency model);
+// evaluations: those of its checkpoint, cfg.Checkpoints, calibrate the
+// latency model, and its sampled and user ones say which archs need no new
+// evaluation);
 // predictors is a side input of predictor files the stage waits for. It
 // writes search/<run>.parquet (the final archive, best predicted accuracy
 // per FLOPs bucket) and emits one EvalJob (origin "search") per shortlisted
@@ -78,10 +84,30 @@ func (f *searchFn) ProcessElement(ctx context.Context, run string, rows func(*sc
 }
 
 // SearchRun is the body of Search for one run: it returns the shortlist's
-// evaluation jobs.
+// evaluation jobs, on the run's checkpoint (cfg.Checkpoints).
 func SearchRun(ctx context.Context, run string, evals []schemas.Eval, cfg SearchConfig, w io.Writer) ([]EvalJob, error) {
-	if len(evals) == 0 {
-		return nil, fmt.Errorf("no evaluations of run %s", run)
+	var jobs []EvalJob
+	err := cpu.shared("search", func() error {
+		var err error
+		jobs, err = searchRun(ctx, run, evals, cfg, w)
+		return err
+	})
+	return jobs, err
+}
+
+func searchRun(ctx context.Context, run string, evals []schemas.Eval, cfg SearchConfig, w io.Writer) ([]EvalJob, error) {
+	ckpt := cfg.Checkpoints[run]
+	if ckpt == "" {
+		return nil, fmt.Errorf("no checkpoint chosen for run %s (SearchConfig.Checkpoints)", run)
+	}
+	var of []schemas.Eval
+	for _, e := range evals {
+		if e.Run == run && e.Checkpoint == ckpt {
+			of = append(of, e)
+		}
+	}
+	if len(of) == 0 {
+		return nil, fmt.Errorf("no evaluations of run %s on checkpoint %s", run, ckpt)
 	}
 	sp, err := space.Parse([]byte(cfg.Space), "search space")
 	if err != nil {
@@ -90,6 +116,9 @@ func SearchRun(ctx context.Context, run string, evals []schemas.Eval, cfg Search
 	pred, err := LoadPredictor(ctx, PredictorPath(cfg.Output, run), sp)
 	if err != nil {
 		return nil, err
+	}
+	if pred.Row.Checkpoint != ckpt {
+		return nil, fmt.Errorf("%s was fitted on the evaluations of %s, not of %s", pred.Path, pred.Row.Checkpoint, ckpt)
 	}
 	ec := evolution.DefaultConfig()
 	ec.Population, ec.Mutations, ec.Crossovers, ec.Generations = cfg.Population, cfg.Mutations, cfg.Crossovers, cfg.Generations
@@ -101,7 +130,7 @@ func SearchRun(ctx context.Context, run string, evals []schemas.Eval, cfg Search
 	if cfg.MaxLatency > 0 {
 		var fl, pa []int64
 		var ms []float64
-		for _, r := range evals {
+		for _, r := range of {
 			fl, pa, ms = append(fl, r.FLOPs), append(pa, r.Params), append(ms, r.LatencyMs)
 		}
 		if lat, err = predictor.FitLatencyModel(fl, pa, ms); err != nil {
@@ -112,7 +141,11 @@ func SearchRun(ctx context.Context, run string, evals []schemas.Eval, cfg Search
 	fit := func(archs []space.Arch) ([]float64, error) {
 		out := make([]float64, len(archs))
 		for i, a := range archs {
-			out[i] = pred.Predict(a)
+			v, err := pred.Predict(a)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
 		}
 		return out, nil
 	}
@@ -120,15 +153,14 @@ func SearchRun(ctx context.Context, run string, evals []schemas.Eval, cfg Search
 	if err != nil {
 		return nil, err
 	}
-	// The shortlist is evaluated on the run's newest checkpoint (names end in
-	// epoch-NNNN.parquet), skipping archs already evaluated there.
-	ckpt := evals[0].Checkpoint
-	for _, e := range evals {
-		ckpt = max(ckpt, e.Checkpoint)
-	}
+	// The shortlist is evaluated on the checkpoint, skipping archs its
+	// sampled or user evaluations already measured there. Earlier search
+	// rows do not count: the search phase's set holds the shortlist of the
+	// latest search, so running the search again (after a crash, say)
+	// gives the same set.
 	done := map[string]bool{}
-	for _, e := range evals {
-		if e.Checkpoint == ckpt {
+	for _, e := range of {
+		if e.Origin != schemas.OriginSearch {
 			done[e.Arch] = true
 		}
 	}
@@ -146,10 +178,11 @@ func SearchRun(ctx context.Context, run string, evals []schemas.Eval, cfg Search
 			jobs = append(jobs, EvalJob{Run: run, Checkpoint: ckpt, Vector: c.Arch.Vector32(), Origin: schemas.OriginSearch, Seed: cfg.Seed})
 		}
 	}
-	if err := pqio.WriteFile(ctx, SearchPath(cfg.Output, run), rows); err != nil {
+	if err := pqio.WriteFile(ctx, SearchPath(cfg.Output, run), rows, pqio.Metadata("attentivenas.checkpoint", ckpt),
+		pqio.Metadata("attentivenas.predictor", pred.ID())); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(w, "search %s: %d archs scored over %d generations, shortlist of %d (predictor %s, held-out tau %.3f), %d not evaluated yet\n",
-		run, len(res.Evaluated), len(res.Generations)-1, len(rows), pred.Row.Kind, pred.Row.KendallTau, len(jobs))
+	fmt.Fprintf(w, "search %s: %d archs scored over %d generations, shortlist of %d (predictor %s, held-out tau %.3f), %d not evaluated yet on %s\n",
+		run, len(res.Evaluated), len(res.Generations)-1, len(rows), pred.Row.Kind, pred.Row.KendallTau, len(jobs), ckpt)
 	return jobs, nil
 }

@@ -2,12 +2,15 @@ package stages
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -30,6 +33,7 @@ func init() {
 	beam.RegisterType(reflect.TypeFor[TrainResult]())
 	beam.RegisterType(reflect.TypeFor[trainInput]())
 	beam.RegisterType(reflect.TypeFor[attachTrainInputsFn]())
+	beam.RegisterType(reflect.TypeFor[SettingChange]())
 	beam.RegisterType(reflect.TypeFor[trainFn]())
 	beamreg.Method5x1((*attachTrainInputsFn).ProcessElement)
 	beamreg.Method3x1((*trainFn).ProcessElement)
@@ -47,7 +51,9 @@ var (
 )
 
 // TrainJob is one supernet training job: one element of the train stage's
-// input. Every field is plain data so a job serialises to any worker.
+// input. Every field is plain data so a job serialises to any worker. The
+// job as trained is recorded in each checkpoint (JSON), and a resumed job
+// is compared with it setting by setting (see ResumeSettings).
 type TrainJob struct {
 	Run     string // names runs/<run>/
 	Output  string // output root, local or gs://
@@ -61,7 +67,11 @@ type TrainJob struct {
 	Limit   int     // images per epoch; 0 = the whole train split
 	Flip    bool    // augmentation: random horizontal flips
 	Shift   int     // augmentation: random shifts of up to Shift pixels
-	Dropout float64 // largest subnet's dropout; 0 = 0.2
+	// Dropout and LabelSmoothing of the largest subnet are literal: 0 turns
+	// them off (the commands pass trainer.DefaultDropout and
+	// trainer.DefaultLabelSmoothing unless told otherwise).
+	Dropout        float64
+	LabelSmoothing float64
 	// FLOPs prior of the attentive samplers; 0 = the sampler's defaults.
 	PriorBinWidth int64
 	PriorSamples  int
@@ -70,7 +80,34 @@ type TrainJob struct {
 	Predictor string
 	// Progress prints a line per this many seconds to standard error; 0 = 15.
 	ProgressSeconds float64
+	// Change names the settings (ChangeableSettings) this job may change
+	// when it resumes a run trained with other values: the change is
+	// recorded in History and the checkpoints. Not compared on resume.
+	Change []string
+
+	// Filled by the stage and recorded in the checkpoints:
+	DataID      string            // identity of the train split (a hash of its statistics)
+	PredictorID string            // identity of the predictor's selected model ("" without one)
+	History     []SettingChange   // deliberate changes, in order
+	Restarts    []trainer.Restart // schedule restarts those changes made
 }
+
+// SettingChange records a deliberate change of a setting when a run was
+// resumed (--change).
+type SettingChange struct {
+	Step    int64  // first step trained with the new value
+	Epoch   int    // epochs done before it
+	Setting string // e.g. "lr"
+	From    string
+	To      string
+	Time    time.Time
+}
+
+// ChangeableSettings may differ from a run's checkpoint when the job names
+// them in Change. The others (sampler, seed, batch, limit, prior_bin,
+// prior_samples, data) fix what a step is or which subnets and images it
+// sees, so changing them in the middle of a run gives neither run.
+var ChangeableSettings = []string{"lr", "warmup", "epochs", "dropout", "label_smoothing", "flip", "shift", "predictor"}
 
 // TrainResult is what a finished job emits.
 type TrainResult struct {
@@ -92,11 +129,13 @@ type TrainResult struct {
 // stage wait for a preprocess stage in the same pipeline. Out:
 // PCollection<TrainResult>, one per job.
 //
-// Each job writes runs/<run>/checkpoints/epoch-NNNN.parquet after every
-// epoch and runs/<run>/train_log.parquet (schemas.TrainStep rows), both
-// atomically. A job that finds checkpoints of its run resumes from the
-// newest, so a retried or restarted job continues where it stopped and ends
-// with the weights an uninterrupted run would have.
+// After every epoch each job commits runs/<run>/checkpoints/epoch-NNNN.parquet
+// and runs/<run>/train_log.parquet (schemas.TrainStep rows) together as the
+// run's training state (CommitTrainState). A job that finds a committed
+// state resumes from it, so a retried or restarted job continues where it
+// stopped and ends with the weights and log an uninterrupted run would
+// have; settings that differ from the checkpoint's are refused unless the
+// job allows the change (ResumeSettings).
 //
 // See also: trainer.Job (the loop), supernet.CheckpointState.
 func Train(s beam.Scope, jobs, trainShards, stats beam.PCollection) beam.PCollection {
@@ -160,8 +199,9 @@ func first(it func(*string) bool) string {
 }
 
 // RunTrainJob trains one job outside Beam too (the train stage's body):
-// load the train split and stats, resume from the newest checkpoint of the
-// run if any, train, and write checkpoints and the log. Progress goes to w.
+// load the train split and stats, resume from the run's committed training
+// state if any (ReadTrainState), train, and commit a checkpoint with the
+// train log after every epoch (CommitTrainState). Progress goes to w.
 func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile string, w io.Writer) (TrainResult, error) {
 	start := time.Now()
 	res := TrainResult{Run: job.Run, Log: trainLogPath(job.Output, job.Run)}
@@ -184,35 +224,61 @@ func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile s
 	// Decoding the split leaves garbage about the size of the images; give
 	// it back before the trainer takes its buffers, or the process keeps it.
 	debug.FreeOSMemory()
-	jobJSON, _ := json.Marshal(job)
+	if job.DataID, err = trainDataID(ctx, statsFile); err != nil {
+		return res, err
+	}
+	var pred *LoadedPredictor
+	if spec.Mode != sampler.UniformMode && spec.EstimatorName() == sampler.EstimatorPredictor {
+		if pred, err = LoadPredictor(ctx, job.Predictor, sp); err != nil {
+			return res, err
+		}
+		job.PredictorID = pred.ID()
+	}
 
-	// Resume from the newest checkpoint of the run, if any.
+	// Resume from the run's committed state, if any, after finishing its
+	// commit if a crash interrupted it.
+	if err := pqio.FinishCommit(ctx, runDir(job.Output, job.Run), TrainSet); err != nil {
+		return res, err
+	}
 	net := supernet.New(sp, uint64(job.Seed))
 	var st trainer.State
 	var log []schemas.TrainStep
-	ckpt, _, err := LatestCheckpoint(ctx, job.Output, job.Run)
+	state, err := ReadTrainState(ctx, job.Output, job.Run)
 	if err != nil {
 		return res, err
 	}
-	if ckpt != "" {
-		loaded, cst, err := LoadSupernet(ctx, ckpt, sp)
+	tj := &trainer.Job{Data: train}
+	if state.Checkpoint != "" {
+		loaded, cst, err := LoadSupernet(ctx, state.read, sp)
 		if err != nil {
 			return res, err
 		}
-		if err := sameTraining(job, cst.Job, ckpt); err != nil {
+		st = trainer.State{Step: cst.Step, Epoch: cst.Epoch, RNG: cst.RNG}
+		if log, err = state.Log(ctx); err != nil {
 			return res, err
 		}
-		net, st = loaded, trainer.State{Step: cst.Step, Epoch: cst.Epoch, RNG: cst.RNG}
+		if err := checkHistory(log, st, state.Checkpoint); err != nil {
+			return res, err
+		}
+		var prev TrainJob
+		if err := json.Unmarshal(cst.Job, &prev); err != nil {
+			return res, fmt.Errorf("%s: job configuration: %w", state.Checkpoint, err)
+		}
+		var notes []string
+		if job, notes, err = ResumeSettings(job, prev, train, st, state.Checkpoint); err != nil {
+			return res, err
+		}
+		net = loaded
 		res.Resumed = true
 		trainResumed.Inc(ctx, 1)
-		if old, _, err := pqio.ReadFile[schemas.TrainStep](ctx, res.Log); err == nil {
-			for _, r := range old {
-				if r.Step < st.Step {
-					log = append(log, r)
-				}
-			}
+		fmt.Fprintf(w, "train %s: resuming from %s (epoch %d, step %d)\n", job.Run, state.Checkpoint, st.Epoch, st.Step)
+		for _, n := range notes {
+			fmt.Fprintf(w, "train %s: %s\n", job.Run, n)
 		}
-		fmt.Fprintf(w, "train %s: resuming from %s (epoch %d, step %d)\n", job.Run, ckpt, st.Epoch, st.Step)
+	}
+	jobJSON, err := json.Marshal(job)
+	if err != nil {
+		return res, err
 	}
 
 	var est sampler.Estimator
@@ -221,23 +287,18 @@ func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile s
 	case spec.EstimatorName() == sampler.EstimatorMinibatchLoss:
 		// The job scores candidates on its trainer's engine.
 	default:
-		est, err = loadPredictorEstimator(ctx, job.Predictor, sp)
-		if err != nil {
-			return res, err
-		}
+		est = predictorEstimator{pred}
 	}
 
-	tj := &trainer.Job{
-		Cfg: trainer.JobConfig{
-			Run: job.Run, Sampler: spec, Seed: uint64(job.Seed), Epochs: job.Epochs, Batch: job.Batch,
-			LR: job.LR, Warmup: job.Warmup, Limit: job.Limit,
-			Augment: data.AugmentConfig{Flip: job.Flip, MaxShift: job.Shift}, Dropout: job.Dropout,
-			Prior: sampler.PriorConfig{BinWidth: job.PriorBinWidth, Samples: job.PriorSamples},
-		},
-		Net: net, Data: train, Mean: mean, Std: std, Est: est,
-	}
+	tj.Cfg = jobConfig(job, spec)
+	tj.Net, tj.Mean, tj.Std, tj.Est = net, mean, std, est
 	prog := newProgress(w, job, tj.StepsPerEpoch(), st.Step)
+	// Training holds shared CPU access, released between steps so that a
+	// latency measurement elsewhere in the process waits for one step only.
+	gate := cpu.hold("train")
+	defer gate.release()
 	tj.Hooks.OnStep = func(r schemas.TrainStep) error {
+		gate.yield()
 		log = append(log, r)
 		trainSteps.Inc(ctx, 1)
 		trainImages.Inc(ctx, int64(job.Batch))
@@ -249,14 +310,11 @@ func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile s
 		return nil
 	}
 	tj.Hooks.OnEpoch = func(s trainer.State) error {
-		p := CheckpointPath(job.Output, job.Run, s.Epoch)
-		if err := SaveCheckpoint(ctx, p, net, net.NewState(s.Step, s.Epoch, s.RNG, jobJSON)); err != nil {
+		p, err := CommitTrainState(ctx, job.Output, job.Run, net, net.NewState(s.Step, s.Epoch, s.RNG, jobJSON), log)
+		if err != nil {
 			return err
 		}
 		trainCheckpoints.Inc(ctx, 1)
-		if err := pqio.WriteFile(ctx, res.Log, log); err != nil {
-			return err
-		}
 		fmt.Fprintf(w, "train %s: epoch %d/%d done, checkpoint %s\n", job.Run, s.Epoch, job.Epochs, p)
 		res.Checkpoint = p
 		return nil
@@ -266,7 +324,7 @@ func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile s
 		return res, err
 	}
 	if res.Checkpoint == "" { // nothing left to train: the run was complete
-		res.Checkpoint = ckpt
+		res.Checkpoint = state.Checkpoint
 	}
 	res.Epochs, res.Steps, res.Seconds = fin.Epoch, fin.Step, time.Since(start).Seconds()
 	if n := len(log); n > 0 {
@@ -275,33 +333,123 @@ func RunTrainJob(ctx context.Context, job TrainJob, shards []string, statsFile s
 	return res, nil
 }
 
-// sameTraining checks that a job resuming from a checkpoint trains as the
-// job that wrote it did: otherwise the resumed run would be neither the old
-// configuration nor the new one. Only Epochs may grow (to train longer).
-func sameTraining(job TrainJob, prevJSON []byte, ckpt string) error {
-	var prev TrainJob
-	if len(prevJSON) == 0 {
-		return nil
+// jobConfig is the trainer's configuration of a job.
+func jobConfig(job TrainJob, spec sampler.Spec) trainer.JobConfig {
+	return trainer.JobConfig{
+		Run: job.Run, Sampler: spec, Seed: uint64(job.Seed), Epochs: job.Epochs, Batch: job.Batch,
+		LR: job.LR, Warmup: job.Warmup, Limit: job.Limit,
+		Augment: data.AugmentConfig{Flip: job.Flip, MaxShift: job.Shift},
+		Dropout: job.Dropout, LabelSmoothing: job.LabelSmoothing,
+		Prior:    sampler.PriorConfig{BinWidth: job.PriorBinWidth, Samples: job.PriorSamples},
+		Restarts: slices.Clone(job.Restarts),
 	}
-	if err := json.Unmarshal(prevJSON, &prev); err != nil {
-		return fmt.Errorf("%s: job configuration: %w", ckpt, err)
+}
+
+// checkHistory checks that a train log holds exactly the steps before the
+// checkpoint's: the history is whole.
+func checkHistory(log []schemas.TrainStep, st trainer.State, ckpt string) error {
+	for i, r := range log {
+		if r.Step != int64(i) {
+			return fmt.Errorf("the train log of %s holds step %d at row %d: steps are missing or repeated; delete the run's directory to train again", ckpt, r.Step, i)
+		}
 	}
-	type knob struct {
+	if int64(len(log)) != st.Step {
+		return fmt.Errorf("the train log of %s holds %d steps, the checkpoint has taken %d: the history does not match the checkpoint; delete the run's directory to train again", ckpt, len(log), st.Step)
+	}
+	return nil
+}
+
+// trainDataID identifies the train split by its statistics (images, class
+// counts, per-channel mean and std, source and split seed).
+func trainDataID(ctx context.Context, statsFile string) (string, error) {
+	rows, _, err := pqio.ReadFile[schemas.DatasetStats](ctx, statsFile)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range rows {
+		if r.Split == string(data.SplitTrain) {
+			b, _ := json.Marshal(r)
+			h := sha256.Sum256(b)
+			return hex.EncodeToString(h[:8]), nil
+		}
+	}
+	return "", fmt.Errorf("%s has no train row", statsFile)
+}
+
+// ResumeSettings compares a job with the job that trained the run's
+// checkpoint (prev) and returns the job to train: every setting that
+// changes the result must be equal, unless the job names it in Change and
+// it is one of ChangeableSettings. An allowed change is recorded in
+// History (with the step it takes effect at); a change of lr, warmup or
+// epochs also restarts the learning-rate schedule there (trainer.Restart:
+// a linear warm-up from the current rate to the new peak over the new
+// warm-up fraction of the remaining steps, then a cosine to 0). Otherwise
+// the error names the setting, both values and how to proceed. The notes
+// say what changed.
+func ResumeSettings(job, prev TrainJob, train *data.Dataset, st trainer.State, ckpt string) (TrainJob, []string, error) {
+	type setting struct {
 		name      string
 		now, then any
 	}
-	for _, k := range []knob{
+	settings := []setting{
 		{"sampler", job.Sampler, prev.Sampler}, {"seed", job.Seed, prev.Seed}, {"batch", job.Batch, prev.Batch},
-		{"limit", job.Limit, prev.Limit}, {"lr", job.LR, prev.LR}, {"warmup", job.Warmup, prev.Warmup},
-		{"flip", job.Flip, prev.Flip}, {"shift", job.Shift, prev.Shift}, {"dropout", job.Dropout, prev.Dropout},
-		{"prior_bin", job.PriorBinWidth, prev.PriorBinWidth}, {"prior samples", job.PriorSamples, prev.PriorSamples},
-	} {
-		if k.now != k.then {
-			return fmt.Errorf("run %s was trained with %s=%v (%s), this job asks for %v: resume it with the same settings, or train into another --output (or delete %s)",
-				job.Run, k.name, k.then, ckpt, k.now, runDir(job.Output, job.Run))
-		}
+		{"limit", job.Limit, prev.Limit}, {"prior_bin", job.PriorBinWidth, prev.PriorBinWidth},
+		{"prior_samples", job.PriorSamples, prev.PriorSamples},
+		{"lr", job.LR, prev.LR}, {"warmup", job.Warmup, prev.Warmup}, {"epochs", job.Epochs, prev.Epochs},
+		{"dropout", job.Dropout, prev.Dropout}, {"label_smoothing", job.LabelSmoothing, prev.LabelSmoothing},
+		{"flip", job.Flip, prev.Flip}, {"shift", job.Shift, prev.Shift},
 	}
-	return nil
+	if prev.DataID != "" {
+		settings = append(settings, setting{"data", job.DataID, prev.DataID})
+	}
+	if prev.PredictorID != "" || job.PredictorID != "" {
+		settings = append(settings, setting{"predictor", job.PredictorID, prev.PredictorID})
+	}
+	dir := runDir(job.Output, job.Run)
+	job.History, job.Restarts = slices.Clone(prev.History), slices.Clone(prev.Restarts)
+	var notes []string
+	restart := false
+	for _, s := range settings {
+		if s.now == s.then {
+			continue
+		}
+		changeable := slices.Contains(ChangeableSettings, s.name)
+		switch {
+		case !changeable:
+			return job, nil, fmt.Errorf("run %s was trained with %s=%v (%s), this job asks for %v: %s cannot change in the middle of a run (it fixes what a step is or what it trains on); resume with %s=%v, train into another --output, or delete %s to start over",
+				job.Run, s.name, s.then, ckpt, s.now, s.name, s.name, s.then, dir)
+		case !slices.Contains(job.Change, s.name):
+			return job, nil, fmt.Errorf("run %s was trained with %s=%v (%s), this job asks for %v: resume with %s=%v, or pass --change=%s to change it from step %d on (the change is recorded in the checkpoints%s), or train into another --output",
+				job.Run, s.name, s.then, ckpt, s.now, s.name, s.then, s.name, st.Step, scheduleNote(s.name))
+		}
+		if s.name == "epochs" && job.Epochs < st.Epoch {
+			return job, nil, fmt.Errorf("run %s has trained %d epochs (%s), more than --epochs=%d", job.Run, st.Epoch, ckpt, job.Epochs)
+		}
+		job.History = append(job.History, SettingChange{Step: st.Step, Epoch: st.Epoch, Setting: s.name,
+			From: fmt.Sprint(s.then), To: fmt.Sprint(s.now), Time: time.Now().UTC().Truncate(time.Second)})
+		notes = append(notes, fmt.Sprintf("%s changed from %v to %v at step %d (--change)", s.name, s.then, s.now, st.Step))
+		restart = restart || s.name == "lr" || s.name == "warmup" || s.name == "epochs"
+	}
+	if restart {
+		spec, err := sampler.Parse(prev.Sampler)
+		if err != nil {
+			return job, nil, err
+		}
+		old := &trainer.Job{Cfg: jobConfig(prev, spec), Data: train}
+		from := old.LR(st.Step)
+		job.Restarts = append(job.Restarts, trainer.Restart{Step: st.Step, FromLR: from})
+		notes = append(notes, fmt.Sprintf("the learning-rate schedule restarts at step %d: from %.6g, a warm-up to the peak %v, then a cosine to 0 at the end of epoch %d",
+			st.Step, from, job.LR, job.Epochs))
+	}
+	return job, notes, nil
+}
+
+func scheduleNote(name string) string {
+	switch name {
+	case "lr", "warmup", "epochs":
+		return "; the learning-rate schedule then restarts there: a warm-up from the current rate to the peak, then a cosine to 0 at the new end"
+	}
+	return ""
 }
 
 // progress prints a readable line now and then: epoch, step, losses,

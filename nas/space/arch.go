@@ -95,6 +95,32 @@ func (s *Space) ArchFromVector(v []int) (Arch, error) {
 	return a, nil
 }
 
+// ParseArch reads an arch written as its Key ("24-8-8-16-...", the form the
+// tool prints) or as a JSON list ("[24,8,8,16,...]", spaces allowed) and
+// validates it against the space.
+func (s *Space) ParseArch(text string) (Arch, error) {
+	t := strings.TrimSpace(text)
+	var parts []string
+	switch {
+	case strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]"):
+		parts = strings.Split(t[1:len(t)-1], ",")
+	case strings.Contains(t, "-") || t != "" && !strings.ContainsAny(t, " ,"):
+		parts = strings.Split(t, "-")
+	default:
+		parts = []string{t}
+	}
+	v := make([]int, len(parts))
+	for i, p := range parts {
+		x, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || x < 0 {
+			return Arch{}, &Error{Field: "arch", Msg: fmt.Sprintf("%q: number %d is %q, not a non-negative integer; expected %d numbers as 24-8-8-... (an arch key) or [24,8,8,...] (JSON)",
+				text, i+1, strings.TrimSpace(p), s.VectorLen())}
+		}
+		v[i] = x
+	}
+	return s.ArchFromVector(v)
+}
+
 // ArchFromVector32 is ArchFromVector for the int32 Parquet column form.
 func (s *Space) ArchFromVector32(v []int32) (Arch, error) {
 	w := make([]int, len(v))

@@ -112,11 +112,16 @@ func (e *Error) Error() string {
 
 // Parse decodes a space from JSON or YAML (YAML is a superset of JSON) and
 // validates it. name is used in error messages. Unknown fields are errors, so
-// a typo in a key does not silently fall back to a default.
+// a typo in a key does not silently fall back to a default, and so are
+// duplicate keys, so a key given twice does not silently take its last value.
 func Parse(data []byte, name string) (*Space, error) {
-	js, err := yaml.YAMLToJSON(data)
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return nil, &Error{File: name, Msg: "not valid JSON or YAML: " + err.Error()}
+		msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+		if strings.Contains(msg, "already set in map") || strings.Contains(msg, "already defined") {
+			return nil, &Error{File: name, Msg: "duplicate key: " + strings.Join(strings.Fields(msg), " ") + " (each key may appear once)"}
+		}
+		return nil, &Error{File: name, Msg: "not valid JSON or YAML: " + msg}
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()

@@ -243,3 +243,53 @@ func TestArchErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestParseRejectsDuplicateKeys: a key given twice (in YAML or JSON, at the
+// top level or inside a stage) is an error naming the key and its line, not
+// a silent last-one-wins.
+func TestParseRejectsDuplicateKeys(t *testing.T) {
+	ref, err := os.ReadFile("../../configs/fmnist.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"yaml top level", "name: x\nclasses: 10\nclasses: 12\n", `line 3: key "classes"`},
+		{"json top level", strings.Replace(string(ref), `"classes": 10,`, `"classes": 10, "classes": 12,`, 1), `key "classes"`},
+		{"yaml nested", "name: x\nstages:\n  - name: a\n    c: [8]\n    c: [16]\n", `line 5: key "c"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(tc.file, "classes\": 12") && tc.name == "json top level" {
+				t.Fatal("the reference space no longer has the expected classes line")
+			}
+			s, err := Parse([]byte(tc.file), "f")
+			var se *Error
+			if s != nil || !errors.As(err, &se) || !strings.Contains(err.Error(), "duplicate key") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, %v; want a duplicate-key error naming %s", s, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseArch: an arch is read from its key (the form the tool prints)
+// and from JSON alike; bad text is an error that shows both forms.
+func TestParseArch(t *testing.T) {
+	sp := loadReference(t)
+	a := sp.Random(rand.New(rand.NewPCG(3, 4)))
+	for _, text := range []string{a.Key(), " " + a.Key() + "\n", "[" + strings.ReplaceAll(a.Key(), "-", ", ") + "]"} {
+		b, err := sp.ParseArch(text)
+		if err != nil || !b.Equal(a) {
+			t.Fatalf("ParseArch(%q) = %v, %v; want %v", text, b, err, a)
+		}
+	}
+	for _, text := range []string{"", "24-8-x", "[24,8]", "24-8-8", "24 8 8", "-1-8"} {
+		if _, err := sp.ParseArch(text); err == nil {
+			t.Errorf("ParseArch(%q) accepted", text)
+		}
+	}
+	_, err := sp.ParseArch("24-8-x")
+	if err == nil || !strings.Contains(err.Error(), "24-8-8-...") || !strings.Contains(err.Error(), "[24,8,8,...]") {
+		t.Errorf("error %v does not show the accepted forms", err)
+	}
+}

@@ -14,24 +14,50 @@ import (
 	"github.com/attentivenas/attentivenas/schemas"
 )
 
+// Defaults of the recipe (ALGORITHM.md section 5). JobConfig's Dropout and
+// LabelSmoothing are literal (0 turns them off), so callers that take no
+// user setting pass these.
+const (
+	DefaultDropout        = 0.2 // before the largest subnet's classifier
+	DefaultLabelSmoothing = 0.1 // of the largest subnet's cross-entropy
+)
+
 // JobConfig is what one training job trains. Zero fields take the defaults
-// noted (ALGORITHM.md section 5 unless said otherwise).
+// noted (ALGORITHM.md section 5 unless said otherwise), except Dropout and
+// LabelSmoothing, where 0 means off.
 type JobConfig struct {
-	Run      string       // name of the run, recorded in the log
-	Sampler  sampler.Spec // uniform, bestup-k, worstup-k (with its estimator)
-	Seed     uint64       // every random choice of the job flows from it
-	Epochs   int          // required
-	Batch    int          // required
-	LR       float64      // peak learning rate; 0.1 per 256 images of batch
-	Warmup   float64      // fraction of the run spent warming up; 0.05
-	Limit    int          // images per epoch (a prefix of each epoch's shuffle); 0 = all
-	Augment  data.AugmentConfig
-	Dropout  float64             // largest subnet's dropout; 0.2
-	Prior    sampler.PriorConfig // FLOPs prior of the attentive samplers
-	MaxTries int                 // rejection-sampling bound; sampler.DefaultMaxTries
+	Run            string       // name of the run, recorded in the log
+	Sampler        sampler.Spec // uniform, bestup-k, worstup-k (with its estimator)
+	Seed           uint64       // every random choice of the job flows from it
+	Epochs         int          // required
+	Batch          int          // required
+	LR             float64      // peak learning rate; 0.1 per 256 images of batch
+	Warmup         float64      // fraction of the run spent warming up; 0.05
+	Limit          int          // images per epoch (a prefix of each epoch's shuffle); 0 = all
+	Augment        data.AugmentConfig
+	Dropout        float64             // largest subnet's dropout, literal (see DefaultDropout)
+	LabelSmoothing float64             // largest subnet's label smoothing, literal (see DefaultLabelSmoothing)
+	Prior          sampler.PriorConfig // FLOPs prior of the attentive samplers
+	MaxTries       int                 // rejection-sampling bound; sampler.DefaultMaxTries
 	// MaxSkips is how many consecutive non-finite steps end the job with an
 	// error (the caller then restores the last checkpoint); 5.
 	MaxSkips int
+	// Restarts are the deliberate changes of LR, Warmup or Epochs made
+	// when the job was resumed, in order (see Restart); none: one warm-up
+	// then cosine over the whole run.
+	Restarts []Restart
+}
+
+// A Restart records that a resumed job's schedule settings (learning rate,
+// warm-up, epochs) were changed deliberately at step Step. From Step on, the
+// learning rate warms up linearly from FromLR, the rate the previous
+// schedule gave at Step (so there is no jump), to the new peak LR over the
+// new Warmup fraction of the remaining steps, then decays with a cosine to
+// 0 at the new last step. Steps before Step keep the rates they were
+// trained with.
+type Restart struct {
+	Step   int64
+	FromLR float64
 }
 
 func (c JobConfig) withDefaults() JobConfig {
@@ -40,9 +66,6 @@ func (c JobConfig) withDefaults() JobConfig {
 	}
 	if c.Warmup == 0 {
 		c.Warmup = 0.05
-	}
-	if c.Dropout == 0 {
-		c.Dropout = 0.2
 	}
 	if c.MaxTries == 0 {
 		c.MaxTries = sampler.DefaultMaxTries
@@ -112,8 +135,7 @@ func (j *Job) Run(ctx context.Context, st State) (State, error) {
 	if spe < 1 {
 		return st, fmt.Errorf("trainer: job %q: %d training images give no full batch of %d", cfg.Run, j.Data.Len(), cfg.Batch)
 	}
-	total := cfg.Epochs * spe
-	sched := supernet.Schedule{Base: cfg.LR, Warmup: max(1, int(cfg.Warmup*float64(total))), Total: total}
+	lrAt := cfg.schedule(spe)
 
 	pcg := rand.NewPCG(cfg.Seed, 0xa77e)
 	if st.RNG != nil {
@@ -122,7 +144,7 @@ func (j *Job) Run(ctx context.Context, st State) (State, error) {
 		}
 	}
 	master := rand.New(pcg)
-	tr, err := New(j.Net, Config{Batch: cfg.Batch, Dropout: cfg.Dropout, LabelSmoothing: 0.1})
+	tr, err := New(j.Net, Config{Batch: cfg.Batch, Dropout: cfg.Dropout, LabelSmoothing: float32(cfg.LabelSmoothing)})
 	if err != nil {
 		return st, err
 	}
@@ -164,7 +186,7 @@ func (j *Job) Run(ctx context.Context, st State) (State, error) {
 				return st, fmt.Errorf("trainer: job %q step %d: %w", cfg.Run, st.Step, err)
 			}
 			row.SampleSeconds = time.Since(start).Seconds()
-			lr := sched.At(int(st.Step))
+			lr := lrAt(st.Step)
 			res, err := tr.Step(x, labels, mids, lr, stepSeed)
 			if err != nil {
 				return st, fmt.Errorf("trainer: job %q step %d: %w", cfg.Run, st.Step, err)
@@ -176,7 +198,7 @@ func (j *Job) Run(ctx context.Context, st State) (State, error) {
 			if res.Skipped {
 				skips++
 				if skips >= cfg.MaxSkips {
-					return st, fmt.Errorf("trainer: job %q diverged: %d consecutive steps skipped, last at step %d (%s); restart from the last checkpoint with a lower learning rate",
+					return st, fmt.Errorf("trainer: job %q diverged: %d consecutive steps skipped, last at step %d (%s); resume from the last checkpoint with a lower learning rate (--lr with --change=lr)",
 						cfg.Run, skips, st.Step, res.Reason)
 				}
 			} else {
@@ -202,6 +224,31 @@ func (j *Job) Run(ctx context.Context, st State) (State, error) {
 		}
 	}
 	return st, nil
+}
+
+// LR returns the learning rate the job's schedule gives step (0-based), for
+// steps at or after its last Restart.
+func (j *Job) LR(step int64) float64 {
+	return j.Cfg.withDefaults().schedule(j.StepsPerEpoch())(step)
+}
+
+// schedule returns the learning rate of each step: warm-up then cosine over
+// the run (ALGORITHM.md section 5), restarted at the last Restart.
+func (c JobConfig) schedule(stepsPerEpoch int) func(int64) float64 {
+	total := c.Epochs * stepsPerEpoch
+	base := supernet.Schedule{Base: c.LR, Warmup: max(1, int(c.Warmup*float64(total))), Total: total}
+	if len(c.Restarts) == 0 {
+		return func(s int64) float64 { return base.At(int(s)) }
+	}
+	r := c.Restarts[len(c.Restarts)-1]
+	left := max(1, total-int(r.Step))
+	seg := supernet.Schedule{Base: c.LR, Warmup: max(1, int(c.Warmup*float64(left))), Total: left, WarmupFrom: r.FromLR / c.LR}
+	return func(s int64) float64 {
+		if s < r.Step {
+			return base.At(int(s)) // not trained again: the rate of the settings before the restart is not recorded here
+		}
+		return seg.At(int(s - r.Step))
+	}
 }
 
 // sampler builds the job's sampler: the FLOPs prior comes from the seed.

@@ -10,11 +10,14 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"github.com/attentivenas/attentivenas/stages/pqio"
 )
 
 // progressEvery is how often runPipeline says that a job is still running.
@@ -34,16 +37,19 @@ func runnerName() string {
 // a line when the job starts, a line every progressEvery while it runs, the
 // wall time when it ends and the job's counters.
 //
-// If the job fails, runPipeline calls cleanup (when not nil) to remove what
-// the failed job left behind, and returns the job's error reduced to its
-// cause (the failing DoFn's own message; -v keeps the runner's full error
-// and its ERROR logs, which are otherwise dropped because the command
-// reports the failure itself).
+// If the job fails, runPipeline recovers the output root out (when not
+// ""): it finishes any commit the job left half rolled forward and removes
+// the temporary files of its unfinished writes (pqio.Recover), and it
+// returns the job's error reduced to its cause (the failing DoFn's own
+// message). The SDK's and runner's WARN and ERROR logs are held back while
+// the job runs: a failed job's are dropped, because the command reports the
+// failure itself, and a successful job's warnings are written when it ends;
+// -v keeps the runner's full error and every log line as it comes.
 //
 // The result is nil, with a nil error, when the runner returns none (a
 // Dataflow --dry_run or --async submission): there is then nothing local to
 // summarise.
-func runPipeline(ctx context.Context, w io.Writer, name string, p *beam.Pipeline, cleanup func(context.Context) error) (beam.PipelineResult, error) {
+func runPipeline(ctx context.Context, w io.Writer, name string, p *beam.Pipeline, out string) (beam.PipelineResult, error) {
 	runner := runnerName()
 	fmt.Fprintf(w, "%s: running on %s (-v shows the runner's logs)\n", name, runner)
 	start := time.Now()
@@ -60,18 +66,20 @@ func runPipeline(ctx context.Context, w io.Writer, name string, p *beam.Pipeline
 			}
 		}
 	}()
-	restore := quietErrorLogs()
+	release := quietJobLogs()
 	pr, err := beamx.RunWithMetrics(ctx, p)
-	restore()
+	release(err == nil)
 	close(done)
 	elapsed := time.Since(start).Round(time.Millisecond)
 	if err != nil {
 		err = fmt.Errorf("job failed on %s after %v: %s", runner, elapsed, jobErrorCause(err))
-		if cleanup != nil {
-			if cerr := cleanup(context.WithoutCancel(ctx)); cerr != nil {
+		if out != "" {
+			if done, cerr := pqio.Recover(context.WithoutCancel(ctx), out); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("cleaning up after the failed job: %w", cerr))
 			} else {
-				fmt.Fprintf(w, "%s: removed the temporary files of the failed job\n", name)
+				for _, d := range done {
+					fmt.Fprintf(w, "%s: %s\n", name, d)
+				}
 			}
 		}
 		return nil, err
@@ -120,31 +128,75 @@ func jobErrorCause(err error) string {
 	return strings.TrimSpace(msg)
 }
 
-// quietErrorLogs drops ERROR records from the default slog logger (where
-// the SDK and prism log) until the returned function is called, unless -v
-// is set: a failed prism job logs its whole error several times, and
-// runPipeline reports it once instead. Warnings still show.
-func quietErrorLogs() (restore func()) {
+// quietJobLogs holds back the WARN and ERROR records of the default slog
+// logger (where the SDK and prism log) until the returned function is
+// called, unless -v is set: a failed prism job logs its error several times
+// over, with warnings about the bundles it aborted, and runPipeline reports
+// the failure once instead. release(true) (the job succeeded) writes the
+// held warnings; release(false) drops them. Records below WARN pass.
+func quietJobLogs() (release func(flush bool)) {
 	if *verbose {
-		return func() {}
+		return func(bool) {}
 	}
 	prev := slog.Default()
-	slog.SetDefault(slog.New(belowError{prev.Handler()}))
-	return func() { slog.SetDefault(prev) }
+	held := &heldRecords{}
+	slog.SetDefault(slog.New(holdHandler{next: prev.Handler(), held: held}))
+	return func(flush bool) {
+		slog.SetDefault(prev)
+		if flush {
+			held.replay(context.Background())
+		}
+	}
 }
 
-// belowError is a slog.Handler that passes records below slog.LevelError.
-type belowError struct{ slog.Handler }
-
-func (h belowError) Enabled(ctx context.Context, l slog.Level) bool {
-	return l < slog.LevelError && h.Handler.Enabled(ctx, l)
+// holdHandler is a slog.Handler that holds WARN records, drops ERROR
+// records and passes the rest.
+type holdHandler struct {
+	next slog.Handler
+	held *heldRecords
 }
 
-func (h belowError) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return belowError{h.Handler.WithAttrs(attrs)}
+type heldRecords struct {
+	mu   sync.Mutex
+	recs []heldRecord
 }
 
-func (h belowError) WithGroup(name string) slog.Handler { return belowError{h.Handler.WithGroup(name)} }
+type heldRecord struct {
+	h slog.Handler
+	r slog.Record
+}
+
+func (h holdHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+func (h holdHandler) Handle(ctx context.Context, r slog.Record) error {
+	switch {
+	case r.Level < slog.LevelWarn:
+		return h.next.Handle(ctx, r)
+	case r.Level >= slog.LevelError:
+		return nil
+	}
+	h.held.mu.Lock()
+	defer h.held.mu.Unlock()
+	h.held.recs = append(h.held.recs, heldRecord{h.next, r.Clone()})
+	return nil
+}
+
+func (h holdHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return holdHandler{h.next.WithAttrs(attrs), h.held}
+}
+
+func (h holdHandler) WithGroup(name string) slog.Handler {
+	return holdHandler{h.next.WithGroup(name), h.held}
+}
+
+func (hr *heldRecords) replay(ctx context.Context) {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	for _, r := range hr.recs {
+		_ = r.h.Handle(ctx, r.r)
+	}
+	hr.recs = nil
+}
 
 // checkWorkerPath rejects a local path where remote workers must read or
 // write it: on Dataflow (unless --dry_run, which only translates the job)

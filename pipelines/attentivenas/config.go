@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
 	"github.com/attentivenas/attentivenas/nas/sampler"
 	"github.com/attentivenas/attentivenas/nas/space"
+	"github.com/attentivenas/attentivenas/nas/trainer"
+	"github.com/attentivenas/attentivenas/stages"
 )
 
 // preset is a named set of defaults for the knobs of the NAS stages; an
@@ -68,6 +71,9 @@ type nasFlags struct {
 	archs, checkpoint, runs       string
 	minFLOPs, maxFLOPs, maxParams int64
 	maxLatency                    float64
+	dropout, labelSmoothing       float64
+	change                        string
+	latencyBox                    float64
 	fs                            *flag.FlagSet
 }
 
@@ -86,6 +92,11 @@ func (f *nasFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.flip, "flip", false, "augmentation: random horizontal flips (off: Fashion-MNIST classes are not all mirror-symmetric in shape)")
 	fs.IntVar(&f.shift, "shift", 2, "augmentation: random shifts of up to this many pixels")
 	fs.Int64Var(&f.priorBin, "prior_bin", 0, "FLOPs bin width of the attentive samplers' prior, MACs (0 = 500,000)")
+	fs.Float64Var(&f.dropout, "dropout", trainer.DefaultDropout, "dropout before the largest subnet's classifier (0 = none)")
+	fs.Float64Var(&f.labelSmoothing, "label_smoothing", trainer.DefaultLabelSmoothing, "label smoothing of the largest subnet's loss (0 = none)")
+	fs.StringVar(&f.change, "change", "", "train: settings a resumed run may change from its checkpoint's, comma-separated ("+
+		strings.Join(stages.ChangeableSettings, ", ")+"); each change is recorded in the checkpoints, and a change of lr, warmup or epochs "+
+		"restarts the learning-rate schedule at the resume step (a warm-up from the current rate to the peak, then a cosine to 0)")
 	// Evaluation.
 	fs.IntVar(&f.p.EvalSubnets, "eval_subnets", 0, "subnets evaluated per run, stratified over FLOPs bins (the smallest and largest are added)")
 	fs.IntVar(&f.p.CalibImages, "calib_images", 0, "calib images for BN recalibration (0 = the preset's)")
@@ -93,7 +104,7 @@ func (f *nasFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.p.Test, "test", false, "also evaluate every subnet on the test split (the presets do)")
 	fs.IntVar(&f.p.TestImages, "test_images", 0, "test images per evaluation; 0 = the preset's (quick: 2000, full: the whole split)")
 	fs.IntVar(&f.p.LatencyRuns, "latency_runs", 0, "batch-1 forward passes timed per subnet (median)")
-	fs.StringVar(&f.archs, "archs", "", "file of archs to evaluate too (origin user): JSON vectors, one per line or a JSON list of lists")
+	fs.StringVar(&f.archs, "archs", "", "file of archs to evaluate too (origin user): one per line, as printed (28-8-8-...) or as JSON vectors, or a JSON list of lists")
 	fs.StringVar(&f.checkpoint, "checkpoint", "", "evaluate/search/export: use this checkpoint instead of the run's newest")
 	fs.StringVar(&f.runs, "runs", "", "evaluate/search/export: runs to work on (default: the --samplers runs)")
 	// Search.
@@ -106,6 +117,7 @@ func (f *nasFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxFLOPs, "max_flops", 0, "search constraint: highest FLOPs (MACs per image); 0 = none")
 	fs.Int64Var(&f.maxParams, "max_params", 0, "search constraint: parameter budget; 0 = none")
 	fs.Float64Var(&f.maxLatency, "max_latency_ms", 0, "search constraint: batch-1 latency budget in ms (linear model of the measured latencies); 0 = none")
+	fs.Float64Var(&f.latencyBox, "latency_box_ms", stages.DefaultLatencyBoxMs, "pareto: upper bound of the latency hypervolume's box, ms (lower bound 0); keep it fixed to compare reports")
 }
 
 // resolve applies the preset to every knob not set on the command line
@@ -169,11 +181,33 @@ func (f *nasFlags) resolve() error {
 		return fmt.Errorf("--eval_subnets=%d, --bucket=%d, --latency_runs=%d: expected >= 0, > 0, >= 1", f.p.EvalSubnets, f.p.Bucket, f.p.LatencyRuns)
 	case f.minFLOPs < 0 || f.maxFLOPs < 0 || (f.maxFLOPs > 0 && f.maxFLOPs < f.minFLOPs):
 		return fmt.Errorf("--min_flops=%d --max_flops=%d: expected 0 <= min <= max", f.minFLOPs, f.maxFLOPs)
+	case !(f.dropout >= 0 && f.dropout < 1):
+		return fmt.Errorf("--dropout=%v: expected a probability in [0, 1)", f.dropout)
+	case !(f.labelSmoothing >= 0 && f.labelSmoothing < 1):
+		return fmt.Errorf("--label_smoothing=%v: expected a value in [0, 1)", f.labelSmoothing)
+	case !(f.latencyBox > 0) || math.IsInf(f.latencyBox, 0):
+		return fmt.Errorf("--latency_box_ms=%v: expected a positive number of milliseconds", f.latencyBox)
+	}
+	for _, c := range f.changes() {
+		if !slices.Contains(stages.ChangeableSettings, c) {
+			return fmt.Errorf("--change=%s: %q cannot change in the middle of a run; expected some of %s", f.change, c, strings.Join(stages.ChangeableSettings, ", "))
+		}
 	}
 	if _, err := f.samplerSpecs(); err != nil {
 		return err
 	}
 	return errors.Join(checkWorkerPath("output", f.output), checkWorkerPath("checkpoint", f.checkpoint))
+}
+
+// changes parses --change.
+func (f *nasFlags) changes() []string {
+	var out []string
+	for _, c := range strings.Split(f.change, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // samplerSpecs parses --samplers.
@@ -237,33 +271,33 @@ func (f *nasFlags) loadSpaceJSON(ctx context.Context) (*space.Space, string, err
 	return sp, string(sp.JSON()), nil
 }
 
-// parseArchList reads a file of archs: JSON vectors one per line, or one
-// JSON list of vectors.
+// parseArchList reads a file of archs: one per line, as a key
+// ("28-8-8-...") or a JSON list, or one JSON list of lists.
 func parseArchList(sp *space.Space, data []byte, name string) ([]space.Arch, error) {
-	var vs [][]int
 	trimmed := strings.TrimSpace(string(data))
+	var archs []space.Arch
 	if strings.HasPrefix(trimmed, "[[") {
+		var vs [][]int
 		if err := json.Unmarshal([]byte(trimmed), &vs); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-	} else {
-		for i, line := range strings.Split(trimmed, "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
+		for i, v := range vs {
+			a, err := sp.ArchFromVector(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: arch %d: %w", name, i+1, err)
 			}
-			var v []int
-			if err := json.Unmarshal([]byte(line), &v); err != nil {
-				return nil, fmt.Errorf("%s:%d: expected a JSON list of %d integers: %v", name, i+1, sp.VectorLen(), err)
-			}
-			vs = append(vs, v)
+			archs = append(archs, a)
 		}
+		return archs, nil
 	}
-	archs := make([]space.Arch, 0, len(vs))
-	for i, v := range vs {
-		a, err := sp.ArchFromVector(v)
+	for i, line := range strings.Split(trimmed, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		a, err := sp.ParseArch(line)
 		if err != nil {
-			return nil, fmt.Errorf("%s: arch %d: %w", name, i+1, err)
+			return nil, fmt.Errorf("%s:%d: %w", name, i+1, err)
 		}
 		archs = append(archs, a)
 	}

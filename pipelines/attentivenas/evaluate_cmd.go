@@ -12,7 +12,6 @@ import (
 
 	"github.com/attentivenas/attentivenas/schemas"
 	"github.com/attentivenas/attentivenas/stages"
-	"github.com/attentivenas/attentivenas/stages/pqio"
 )
 
 func init() {
@@ -28,6 +27,7 @@ func init() {
 			}
 			return runEvaluate(ctx, os.Stdout, f)
 		},
+		output: func() string { return f.output },
 	})
 }
 
@@ -81,7 +81,7 @@ func runEvaluate(ctx context.Context, w io.Writer, f *nasFlags) error {
 		return err
 	}
 	fmt.Fprintf(w, "evaluate: %d subnets (calib %d, val %d images each)\n", n, f.p.CalibImages, f.p.EvalImages)
-	if _, err := runPipeline(ctx, w, "evaluate", p, nil); err != nil {
+	if _, err := runPipeline(ctx, w, "evaluate", p, f.output); err != nil {
 		return err
 	}
 	runs, err := f.runNames()
@@ -96,17 +96,9 @@ func runEvaluate(ctx context.Context, w io.Writer, f *nasFlags) error {
 func summarizeEvals(ctx context.Context, w io.Writer, out string, runs []string) error {
 	fmt.Fprintf(w, "%-18s %6s %10s %10s %10s %12s\n", "run", "evals", "min top1", "max top1", "best top1", "best's MFLOPs")
 	for _, run := range runs {
-		paths, err := pqio.Glob(ctx, evalsDir(out, run)+"/*.parquet")
+		rows, err := runEvals(ctx, out, run)
 		if err != nil {
 			return err
-		}
-		var rows []schemas.Eval
-		for _, p := range paths {
-			r, _, err := pqio.ReadFile[schemas.Eval](ctx, p)
-			if err != nil {
-				return err
-			}
-			rows = append(rows, r...)
 		}
 		if len(rows) == 0 {
 			continue

@@ -16,7 +16,6 @@ import (
 	"github.com/attentivenas/attentivenas/nas/space"
 	"github.com/attentivenas/attentivenas/schemas"
 	"github.com/attentivenas/attentivenas/stages"
-	"github.com/attentivenas/attentivenas/stages/pqio"
 )
 
 func init() {
@@ -33,6 +32,7 @@ func init() {
 			}
 			return runExport(ctx, os.Stdout, f)
 		},
+		output: func() string { return f.output },
 	})
 }
 
@@ -98,7 +98,7 @@ func exportJobs(ctx context.Context, f *exportFlags) ([]stages.ExportConfig, err
 	var arch space.Arch
 	if f.arch != "" {
 		if arch, err = parseArch(sp, f.arch); err != nil {
-			return nil, fmt.Errorf("--arch: %w", err)
+			return nil, err
 		}
 	} else if pick, err = stages.ParsePick(cmp.Or(f.pick, stages.PickBest)); err != nil {
 		return nil, fmt.Errorf("--pick: %w", err)
@@ -163,24 +163,6 @@ func exportJobs(ctx context.Context, f *exportFlags) ([]stages.ExportConfig, err
 	return jobs, nil
 }
 
-// runEvals reads every evaluation of a run found on disk (none is not an
-// error here).
-func runEvals(ctx context.Context, out, run string) ([]schemas.Eval, error) {
-	paths, err := pqio.Glob(ctx, evalsDir(out, run)+"/*.parquet")
-	if err != nil {
-		return nil, err
-	}
-	var rows []schemas.Eval
-	for _, p := range paths {
-		r, _, err := pqio.ReadFile[schemas.Eval](ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		rows = append(rows, r...)
-	}
-	return rows, nil
-}
-
 func ofCheckpoint(rows []schemas.Eval, ckpt string) []schemas.Eval {
 	var out []schemas.Eval
 	for _, r := range rows {
@@ -211,7 +193,7 @@ func runExport(ctx context.Context, w io.Writer, f *exportFlags) error {
 		}
 		fmt.Fprintf(w, "export: %s-%s: arch %v (%s) from %s\n", j.Run, j.Name, j.Arch, src, j.Checkpoint)
 	}
-	pr, err := runPipeline(ctx, w, "export", p, nil)
+	pr, err := runPipeline(ctx, w, "export", p, f.output)
 	if err != nil || pr == nil {
 		return err
 	}

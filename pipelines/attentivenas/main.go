@@ -23,6 +23,11 @@
 //
 // Beam workers start this same binary with --worker and no command; that
 // path reaches beam.Init untouched and never returns.
+//
+// A command that writes under --output owns it while it runs: it takes the
+// output's lock (pqio.AcquireLock), so a second command on the same output
+// refuses with a message naming the first, and then finishes what an
+// interrupted command left there (pqio.Recover).
 package main
 
 import (
@@ -36,6 +41,8 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+
+	"github.com/attentivenas/attentivenas/stages/pqio"
 )
 
 // command is one subcommand: its flags are registered on flag.CommandLine
@@ -45,6 +52,9 @@ type command struct {
 	summary string
 	flags   func(fs *flag.FlagSet)
 	run     func(ctx context.Context) error
+	// output, for a command that writes under an output root, returns it
+	// (after the flags are parsed): the command holds its lock while it runs.
+	output func() string
 }
 
 var commands = map[string]*command{}
@@ -82,10 +92,42 @@ func main() {
 		fmt.Fprintf(os.Stderr, "attentivenas %s: unexpected arguments %q (flags go before them? every option is a --flag)\n", cmd.name, flag.Args())
 		os.Exit(2)
 	}
-	if err := cmd.run(context.Background()); err != nil {
+	if err := runCommand(context.Background(), cmd); err != nil {
 		fmt.Fprintf(os.Stderr, "attentivenas %s: %v\n", cmd.name, err)
 		os.Exit(1)
 	}
+}
+
+// lockHeld, when set (tests only), is called once a command holds its
+// output's lock, before it does anything else.
+var lockHeld func(lockPath string)
+
+// runCommand runs cmd, holding its output's lock if it writes one.
+func runCommand(ctx context.Context, cmd *command) error {
+	if cmd.output == nil {
+		return cmd.run(ctx)
+	}
+	out := cmd.output()
+	lock, err := pqio.AcquireLock(ctx, out, pqio.ThisProcess("attentivenas "+strings.Join(os.Args[1:], " ")))
+	if err != nil {
+		return err
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
+	if lock.Previous != nil {
+		fmt.Fprintf(os.Stderr, "attentivenas %s: the previous owner of %s, %s, ended without releasing it (killed?); finishing what it left\n",
+			cmd.name, out, lock.Previous)
+	}
+	if lockHeld != nil {
+		lockHeld(lock.Path)
+	}
+	done, err := pqio.Recover(ctx, out)
+	for _, d := range done {
+		fmt.Fprintf(os.Stderr, "attentivenas %s: %s\n", cmd.name, d)
+	}
+	if err != nil {
+		return err
+	}
+	return cmd.run(ctx)
 }
 
 // splitCommand takes the command name off the front of the arguments. A

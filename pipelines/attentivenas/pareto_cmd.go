@@ -23,11 +23,12 @@ func init() {
 			}
 			return runPareto(ctx, os.Stdout, f)
 		},
+		output: func() string { return f.output },
 	})
 }
 
 func (f *nasFlags) paretoConfig(spaceJSON string, runs []string) stages.ParetoConfig {
-	return stages.ParetoConfig{Output: f.output, Space: spaceJSON, BucketWidth: f.p.Bucket, Runs: runs,
+	return stages.ParetoConfig{Output: f.output, Space: spaceJSON, BucketWidth: f.p.Bucket, Runs: runs, LatencyBoxMs: f.latencyBox,
 		Description: fmt.Sprintf("Preset %s: samplers %s, %d epochs of %s train images each (batch %d), %d subnets evaluated per run (calib %d, val %d images), evolutionary search %d+%dx(%d+%d) with the selected predictor, seed %d.",
 			f.presetName, f.p.Samplers, f.p.Epochs, limitText(f.p.Limit), f.p.Batch, f.p.EvalSubnets+2, f.p.CalibImages, f.p.EvalImages,
 			f.p.Population, f.p.Generations, f.p.Mutations, f.p.Crossovers, f.seed)}
@@ -55,7 +56,7 @@ func runPareto(ctx context.Context, w io.Writer, f *nasFlags) error {
 	if err := buildPareto(ctx, s, f); err != nil {
 		return err
 	}
-	if _, err := runPipeline(ctx, w, "pareto", p, nil); err != nil {
+	if _, err := runPipeline(ctx, w, "pareto", p, f.output); err != nil {
 		return err
 	}
 	sum, err := stages.ReadParetoSummary(ctx, f.output)

@@ -28,6 +28,7 @@ func init() {
 			}
 			return runPreprocess(ctx, os.Stdout, f.config())
 		},
+		output: func() string { return f.output },
 	})
 }
 
@@ -75,7 +76,7 @@ func buildPreprocess(s beam.Scope, cfg stages.PreprocessConfig) (stages.Preproce
 
 // runPreprocess builds and runs the preprocess pipeline, reporting to w what
 // it found, the run and a summary of what it wrote. A failed job leaves no
-// temporary files (stages.CleanPreprocessTemp).
+// temporary files (pqio.Recover).
 func runPreprocess(ctx context.Context, w io.Writer, cfg stages.PreprocessConfig) error {
 	p, s := beam.NewPipelineWithRoot()
 	out, err := buildPreprocess(s, cfg)
@@ -95,9 +96,7 @@ func runPreprocess(ctx context.Context, w io.Writer, cfg stages.PreprocessConfig
 	}
 	fmt.Fprintf(w, "\n")
 
-	pr, err := runPipeline(ctx, w, "preprocess", p, func(ctx context.Context) error {
-		return stages.CleanPreprocessTemp(ctx, cfg.Output)
-	})
+	pr, err := runPipeline(ctx, w, "preprocess", p, cfg.Output)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -35,6 +36,7 @@ func init() {
 			}
 			return runAll(ctx, os.Stdout, f, pf.config())
 		},
+		output: func() string { return f.output },
 	})
 }
 
@@ -59,7 +61,16 @@ func buildAll(ctx context.Context, s beam.Scope, f *nasFlags, pre stages.Preproc
 	}
 	splits := stages.EvalSplits{Calib: ex.Calib, Val: ex.Val, Test: ex.Test, Stats: ex.Stats}
 
-	jobs, err := trainJobs(f, spaceJSON)
+	// Every check that can fail before the job runs does.
+	archs, origins, err := sampleArchs(ctx, f, sp)
+	if err != nil {
+		return nil, err
+	}
+	if n := sampledCount(origins); n < stages.MinPredictorEvals {
+		return nil, fmt.Errorf("--eval_subnets=%d gives %d sampled subnets per run (with the smallest and largest), and the predictor of the search needs at least %d: pass --eval_subnets=%d or more",
+			f.p.EvalSubnets, n, stages.MinPredictorEvals, f.p.EvalSubnets+stages.MinPredictorEvals-n)
+	}
+	jobs, err := trainJobs(ctx, f, sp, spaceJSON, true)
 	if err != nil {
 		return nil, err
 	}
@@ -70,22 +81,32 @@ func buildAll(ctx context.Context, s beam.Scope, f *nasFlags, pre stages.Preproc
 	if err != nil {
 		return nil, err
 	}
-	archs, origins, err := sampleArchs(ctx, f, sp)
-	if err != nil {
-		return nil, err
-	}
 	var ejobs []stages.EvalJob
+	final := map[string]string{}
 	for _, job := range jobs {
-		ejobs = append(ejobs, evalJobs(job.Run, stages.CheckpointPath(f.output, job.Run, job.Epochs), f.seed, archs, origins)...)
+		final[job.Run] = stages.CheckpointPath(f.output, job.Run, job.Epochs)
+		ejobs = append(ejobs, evalJobs(job.Run, final[job.Run], f.seed, archs, origins)...)
 	}
 	sampled := stages.Evaluate(s, beam.CreateList(s, ejobs), splits, ckpts, f.evaluateConfig(spaceJSON))
 	sampledFiles := writeEvals(s, sampled, f.output, runs, evalPhase(f), len(archs))
 
-	searched, searchFiles := searchPhase(s, f, spaceJSON, runs, sampled, splits)
+	searched, searchFiles := searchPhase(s, f, spaceJSON, runs, final, sampled, splits)
 	all := beam.Flatten(s, sampled, searched)
 	stages.Pareto(s, all, beam.Flatten(s, sampledFiles, searchFiles), f.paretoConfig(spaceJSON, runs))
 	stages.ExportPicked(s, all, f.output, spaceJSON, runs, runExportPick, true)
 	return ex.Plan, nil
+}
+
+// sampledCount counts the archs a predictor is fitted on (see
+// stages.PredictorOrigins).
+func sampledCount(origins []string) int {
+	n := 0
+	for _, o := range origins {
+		if slices.Contains(stages.PredictorOrigins, o) {
+			n++
+		}
+	}
+	return n
 }
 
 func runAll(ctx context.Context, w io.Writer, f *nasFlags, pre stages.PreprocessConfig) error {
@@ -97,7 +118,7 @@ func runAll(ctx context.Context, w io.Writer, f *nasFlags, pre stages.Preprocess
 	}
 	fmt.Fprintf(w, "run: preset %s on %s (%d train-side + %d test images); samplers %s, %d epochs of %s images, batch %d; %d subnets evaluated per run; output %s\n",
 		f.presetName, pre.Data, plan.TrainSide, plan.TestSide, f.p.Samplers, f.p.Epochs, limitText(f.p.Limit), f.p.Batch, f.p.EvalSubnets+2, f.output)
-	pr, err := runPipeline(ctx, w, "run", p, func(ctx context.Context) error { return stages.CleanPreprocessTemp(ctx, pre.Output) })
+	pr, err := runPipeline(ctx, w, "run", p, f.output)
 	if err != nil {
 		return err
 	}

@@ -26,15 +26,17 @@ func init() {
 			}
 			return runSearch(ctx, os.Stdout, f)
 		},
+		output: func() string { return f.output },
 	})
 }
 
 // searchPhase chains predictor fitting, search and the shortlist's
-// evaluation onto evals (PCollection<schemas.Eval>); it returns the
-// shortlist's evaluations and the files written.
-func searchPhase(s beam.Scope, f *nasFlags, spaceJSON string, runs []string, evals beam.PCollection, splits stages.EvalSplits) (beam.PCollection, beam.PCollection) {
-	preds := stages.FitPredictors(s, evals, splits.Calib, splits.Stats, f.predictorConfig(spaceJSON))
-	jobs := stages.Search(s, evals, preds, f.searchConfig(spaceJSON))
+// evaluation onto evals (PCollection<schemas.Eval>), each run on its
+// checkpoint ckpts[run]; it returns the shortlist's evaluations and the
+// files written.
+func searchPhase(s beam.Scope, f *nasFlags, spaceJSON string, runs []string, ckpts map[string]string, evals beam.PCollection, splits stages.EvalSplits) (beam.PCollection, beam.PCollection) {
+	preds := stages.FitPredictors(s, evals, splits.Calib, splits.Stats, f.predictorConfig(spaceJSON, ckpts))
+	jobs := stages.Search(s, evals, preds, f.searchConfig(spaceJSON, ckpts))
 	rows := stages.Evaluate(s, jobs, splits, beam.PCollection{}, f.evaluateConfig(spaceJSON))
 	written := writeEvals(s, rows, f.output, runs, "search", 0)
 	return rows, beam.Flatten(s, preds, written)
@@ -53,11 +55,27 @@ func buildSearch(ctx context.Context, s beam.Scope, f *nasFlags) error {
 	if err != nil {
 		return err
 	}
+	// Each run's checkpoint (--checkpoint, else the newest), which must
+	// have enough sampled evaluations to fit a predictor: checked here,
+	// before anything runs.
+	ckpts, err := f.runCheckpoints(ctx, runs)
+	if err != nil {
+		return err
+	}
+	for _, run := range runs {
+		rows, err := runEvals(ctx, f.output, run)
+		if err != nil {
+			return err
+		}
+		if _, err := stages.PredictorEvals(run, ckpts[run], rows); err != nil {
+			return err
+		}
+	}
 	evals, _, err := diskEvals(ctx, s, f.output, runs)
 	if err != nil {
 		return err
 	}
-	searchPhase(s, f, spaceJSON, runs, evals, splits)
+	searchPhase(s, f, spaceJSON, runs, ckpts, evals, splits)
 	return nil
 }
 
@@ -66,7 +84,7 @@ func runSearch(ctx context.Context, w io.Writer, f *nasFlags) error {
 	if err := buildSearch(ctx, s, f); err != nil {
 		return err
 	}
-	if _, err := runPipeline(ctx, w, "search", p, nil); err != nil {
+	if _, err := runPipeline(ctx, w, "search", p, f.output); err != nil {
 		return err
 	}
 	runs, err := f.runNames()
@@ -79,11 +97,15 @@ func runSearch(ctx context.Context, w io.Writer, f *nasFlags) error {
 // summarizeSearch prints each run's predictors and the rank quality.
 func summarizeSearch(ctx context.Context, w io.Writer, out string, runs []string) error {
 	for _, run := range runs {
-		preds, _, err := pqio.ReadFile[schemas.Predictor](ctx, stages.PredictorPath(out, run))
+		preds, err := stages.ReadPredictors(ctx, out, run)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "predictors of %s (held-out subnets):\n", run)
+		ckpt := ""
+		if len(preds) > 0 {
+			ckpt = ", fitted on " + preds[0].Checkpoint
+		}
+		fmt.Fprintf(w, "predictors of %s (held-out subnets%s):\n", run, ckpt)
 		fmt.Fprintf(w, "  %-14s %5s %7s %9s %8s %8s\n", "model", "fit", "holdout", "kendall", "spearman", "rmse")
 		for _, r := range preds {
 			sel := ""
@@ -92,7 +114,7 @@ func summarizeSearch(ctx context.Context, w io.Writer, out string, runs []string
 			}
 			fmt.Fprintf(w, "  %-14s %5d %7d %9.3f %8.3f %8.4f%s\n", r.Kind, r.Fit, r.Holdout, r.KendallTau, r.Spearman, r.RMSE, sel)
 		}
-		rq, _, err := pqio.ReadFile[schemas.RankQuality](ctx, stages.RankQualityPath(out, run))
+		rq, err := stages.ReadRankQuality(ctx, out, run)
 		if err != nil {
 			return err
 		}

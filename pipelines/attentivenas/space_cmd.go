@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
@@ -29,7 +28,7 @@ func init() {
 		summary: "inspect the search space: size and FLOPs range, or FLOPs/params of min, max, random or given archs (one JSON object per line)",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&spacePath, "space", "", "search space file, JSON or YAML, local or gs:// (default: the built-in configs/fmnist.json)")
-			fs.StringVar(&arch, "arch", "", "min, max, random, or an Arch vector as JSON, e.g. '[28,8,8,16,24,32,128,1,1,1,1,3,3,3,3,1,3,3,4]'; empty prints a summary of the space")
+			fs.StringVar(&arch, "arch", "", "min, max, random, or an arch as printed (28-8-8-16-24-32-128-1-1-1-1-3-3-3-3-1-3-3-4) or as JSON ('[28,8,8,...]'); empty prints a summary of the space")
 			fs.IntVar(&count, "count", 1, "with --arch=random: how many archs to draw")
 			fs.Uint64Var(&seed, "seed", 1, "with --arch=random: seed of the draw")
 		},
@@ -94,13 +93,14 @@ func readSpaceFile(ctx context.Context, path string) ([]byte, string, error) {
 	return data, path, nil
 }
 
-// parseArch reads an Arch vector given as JSON (e.g. "[28,8,...]").
+// parseArch reads an Arch given as its key ("28-8-8-...", the form the
+// tool prints) or as a JSON list ("[28,8,...]").
 func parseArch(sp *space.Space, s string) (space.Arch, error) {
-	var v []int
-	if err := json.Unmarshal([]byte(strings.TrimSpace(s)), &v); err != nil {
-		return space.Arch{}, fmt.Errorf("--arch=%q: expected min, max, random or a JSON list of %d integers: %v", s, sp.VectorLen(), err)
+	a, err := sp.ParseArch(s)
+	if err != nil {
+		return space.Arch{}, fmt.Errorf("--arch: %w", err)
 	}
-	return sp.ArchFromVector(v)
+	return a, nil
 }
 
 type archInfo struct {

@@ -9,9 +9,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/attentivenas/attentivenas/schemas"
 	"github.com/attentivenas/attentivenas/stages"
-	"github.com/attentivenas/attentivenas/stages/pqio"
 )
 
 func init() {
@@ -26,17 +24,18 @@ func init() {
 			}
 			return runTrain(ctx, os.Stdout, f)
 		},
+		output: func() string { return f.output },
 	})
 }
 
 // buildTrain adds the train stage over the examples an earlier preprocess
 // run left under --output.
 func buildTrain(ctx context.Context, s beam.Scope, f *nasFlags) error {
-	_, spaceJSON, err := f.loadSpaceJSON(ctx)
+	sp, spaceJSON, err := f.loadSpaceJSON(ctx)
 	if err != nil {
 		return err
 	}
-	jobs, err := trainJobs(f, spaceJSON)
+	jobs, err := trainJobs(ctx, f, sp, spaceJSON, false)
 	if err != nil {
 		return err
 	}
@@ -54,7 +53,7 @@ func runTrain(ctx context.Context, w io.Writer, f *nasFlags) error {
 		return err
 	}
 	fmt.Fprintf(w, "train: %s, %d epochs of %s images per job, batch %d\n", f.p.Samplers, f.p.Epochs, limitText(f.p.Limit), f.p.Batch)
-	if _, err := runPipeline(ctx, w, "train", p, nil); err != nil {
+	if _, err := runPipeline(ctx, w, "train", p, f.output); err != nil {
 		return err
 	}
 	runs, err := f.runNames()
@@ -80,7 +79,7 @@ func summarizeTrain(ctx context.Context, w io.Writer, out string, runs []string)
 		if err != nil {
 			return err
 		}
-		log, _, err := pqio.ReadFile[schemas.TrainStep](ctx, stages.TrainLogPath(out, run))
+		log, err := stages.ReadTrainLog(ctx, out, run)
 		if err != nil {
 			return err
 		}

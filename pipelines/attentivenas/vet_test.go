@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,7 +13,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/vet"
 
 	"github.com/attentivenas/attentivenas/data"
+	"github.com/attentivenas/attentivenas/schemas"
 	"github.com/attentivenas/attentivenas/stages"
+	"github.com/attentivenas/attentivenas/stages/pqio"
 )
 
 // TestRegistered builds each command's pipeline as the command does and
@@ -90,25 +93,48 @@ func parseNASFlags(t *testing.T, args ...string) *nasFlags {
 	return f
 }
 
-// fakeOutput lays out empty files where the disk-reading commands look for
-// the artifacts of earlier stages (construction only checks they exist).
+// fakeOutput commits, with almost no rows, the artifacts the disk-reading
+// commands check while they build their pipelines: a dataset, the training
+// state of two runs, and ten sampled evaluations of each run's checkpoint.
 func fakeOutput(t *testing.T) string {
 	t.Helper()
+	ctx := context.Background()
 	out := t.TempDir()
-	paths := []string{stages.StatsPath(out)}
-	for _, split := range []string{"train", "calib", "val", "test"} {
-		paths = append(paths, filepath.Join(stages.ExamplesDir(out), split+"-00000-of-00001.parquet"))
+	commit := func(dir, set string, stage func(w *pqio.SetWriter) error) {
+		t.Helper()
+		w, err := pqio.NewSetWriter(ctx, dir, set, true, nil)
+		if err == nil {
+			err = stage(w)
+		}
+		if err == nil {
+			_, err = w.Commit(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
+	commit(out, stages.DatasetSet, func(w *pqio.SetWriter) error {
+		for _, split := range []string{"train", "calib", "val", "test"} {
+			if err := pqio.WriteSetFile(ctx, w, "examples/"+split+"-00000-of-00001.parquet", []schemas.Example{}); err != nil {
+				return err
+			}
+		}
+		return pqio.WriteSetFile(ctx, w, "dataset/stats.parquet", []schemas.DatasetStats{})
+	})
 	for _, run := range []string{"uniform", "bestup-3"} {
-		paths = append(paths, stages.CheckpointPath(out, run, 1), filepath.Join(evalsDir(out, run), "sample-00000-of-00001.parquet"))
-	}
-	for _, p := range paths {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
+		commit(stages.JoinPath(out, "runs/"+run), stages.TrainSet, func(w *pqio.SetWriter) error {
+			if err := pqio.WriteSetFile(ctx, w, "checkpoints/epoch-0001.parquet", []schemas.Tensor{}); err != nil {
+				return err
+			}
+			return pqio.WriteSetFile(ctx, w, "train_log.parquet", []schemas.TrainStep{})
+		})
+		var rows []schemas.Eval
+		for i := range stages.MinPredictorEvals {
+			rows = append(rows, schemas.Eval{Run: run, Checkpoint: stages.CheckpointPath(out, run, 1), Arch: fmt.Sprint(i), Origin: schemas.OriginRandom})
 		}
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		commit(evalsDir(out, run), "sample", func(w *pqio.SetWriter) error {
+			return pqio.WriteSetFile(ctx, w, "sample-00000-of-00001.parquet", rows)
+		})
 	}
 	return out
 }

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/attentivenas/attentivenas/data"
 	"github.com/attentivenas/attentivenas/nas/sampler"
 	"github.com/attentivenas/attentivenas/nas/space"
 	"github.com/attentivenas/attentivenas/schemas"
@@ -36,8 +38,13 @@ func (f *runFilterFn) ProcessElement(e schemas.Eval, emit func(schemas.Eval)) {
 
 func trainCheckpoint(r stages.TrainResult) string { return r.Checkpoint }
 
-// trainJobs lists the training jobs of the flags, one per sampler.
-func trainJobs(f *nasFlags, spaceJSON string) ([]stages.TrainJob, error) {
+// trainJobs lists the training jobs of the flags, one per sampler. A
+// predictor-guided sampler needs the predictor of the uniform run fitted on
+// the checkpoint it is to guide training from: in `run` (inRun) the uniform
+// job's final checkpoint, which must then already be trained; otherwise the
+// uniform run's newest checkpoint. A missing or stale predictor fails here,
+// before anything runs.
+func trainJobs(ctx context.Context, f *nasFlags, sp *space.Space, spaceJSON string, inRun bool) ([]stages.TrainJob, error) {
 	specs, err := f.samplerSpecs()
 	if err != nil {
 		return nil, err
@@ -49,12 +56,45 @@ func trainJobs(f *nasFlags, spaceJSON string) ([]stages.TrainJob, error) {
 			Run: run, Output: f.output, Space: spaceJSON, Sampler: spec.String(), Seed: f.seed,
 			Epochs: f.p.Epochs, Batch: f.p.Batch, LR: f.p.LR, Limit: f.p.Limit,
 			Flip: f.flip, Shift: f.shift, PriorBinWidth: f.priorBin,
+			Dropout: f.dropout, LabelSmoothing: f.labelSmoothing, Change: f.changes(),
 		}
-		if spec.EstimatorName() == sampler.EstimatorPredictor {
-			jobs[i].Predictor = stages.PredictorPath(f.output, "uniform")
+		if spec.Mode != sampler.UniformMode && spec.EstimatorName() == sampler.EstimatorPredictor {
+			p, err := predictorFor(ctx, f, sp, inRun)
+			if err != nil {
+				return nil, fmt.Errorf("--samplers=%s: %w", spec, err)
+			}
+			jobs[i].Predictor = p
 		}
 	}
 	return jobs, nil
+}
+
+// predictorRun is the run whose predictor guides the predictor samplers.
+const predictorRun = "uniform"
+
+// predictorFor checks the predictor a predictor-guided job would train
+// with (see trainJobs) and returns its path.
+func predictorFor(ctx context.Context, f *nasFlags, sp *space.Space, inRun bool) (string, error) {
+	var ckpt string
+	if inRun {
+		ckpt = stages.CheckpointPath(f.output, predictorRun, f.p.Epochs)
+		if err := mustExist(ctx, ckpt); err != nil {
+			return "", fmt.Errorf("the predictor estimator needs %s fitted on the %s run's final checkpoint %s, which does not exist yet: "+
+				"`run` cannot yet train the %s job, fit its predictor and then train a predictor-guided job in one go; "+
+				"run without this sampler, then train it with `attentivenas train --samplers=<sampler>:predictor --output=%s`",
+				stages.PredictorPath(f.output, predictorRun), predictorRun, ckpt, predictorRun, f.output)
+		}
+	} else {
+		var err error
+		if ckpt, _, err = stages.LatestCheckpoint(ctx, f.output, predictorRun); err != nil {
+			return "", err
+		}
+		if ckpt == "" {
+			return "", fmt.Errorf("the predictor estimator needs the predictor of the %s run, which has no checkpoint under %s: "+
+				"train it, evaluate it and fit its predictor first (attentivenas train/evaluate/search --samplers=%s)", predictorRun, f.output, predictorRun)
+		}
+	}
+	return stages.PredictorLineage(ctx, f.output, predictorRun, ckpt, sp)
 }
 
 // sampleArchs lists the subnets the evaluate stage measures for a run: the
@@ -116,14 +156,15 @@ func (f *nasFlags) evaluateConfig(spaceJSON string) stages.EvaluateConfig {
 		Test: f.p.Test, TestImages: f.p.TestImages, LatencyRuns: f.p.LatencyRuns}
 }
 
-func (f *nasFlags) predictorConfig(spaceJSON string) stages.PredictorConfig {
-	return stages.PredictorConfig{Output: f.output, Space: spaceJSON, Seed: f.seed}
+func (f *nasFlags) predictorConfig(spaceJSON string, ckpts map[string]string) stages.PredictorConfig {
+	return stages.PredictorConfig{Output: f.output, Space: spaceJSON, Seed: f.seed, Checkpoints: ckpts}
 }
 
-func (f *nasFlags) searchConfig(spaceJSON string) stages.SearchConfig {
+func (f *nasFlags) searchConfig(spaceJSON string, ckpts map[string]string) stages.SearchConfig {
 	return stages.SearchConfig{Output: f.output, Space: spaceJSON, Seed: f.seed,
 		Population: f.p.Population, Mutations: f.p.Mutations, Crossovers: f.p.Crossovers, Generations: f.p.Generations,
-		BucketWidth: f.p.Bucket, MinFLOPs: f.minFLOPs, MaxFLOPs: f.maxFLOPs, MaxParams: f.maxParams, MaxLatency: f.maxLatency}
+		BucketWidth: f.p.Bucket, MinFLOPs: f.minFLOPs, MaxFLOPs: f.maxFLOPs, MaxParams: f.maxParams, MaxLatency: f.maxLatency,
+		Checkpoints: ckpts}
 }
 
 // writeEvals writes each run's evaluations to evals/<run>/<phase>-*.parquet
@@ -148,41 +189,87 @@ func writeEvals(s beam.Scope, rows beam.PCollection, out string, runs []string, 
 func evalsDir(out, run string) string { return stages.JoinPath(out, "evals/"+run) }
 
 // diskSplits are the example shards and stats of an earlier preprocess run,
-// for commands that start from disk.
+// for commands that start from disk: the committed dataset
+// (stages.DatasetFiles).
 func diskSplits(ctx context.Context, s beam.Scope, out string) (stages.EvalSplits, beam.PCollection, error) {
-	glob := func(split string) ([]string, error) {
-		paths, err := pqio.Glob(ctx, stages.ExamplesDir(out)+"/"+split+"-*-of-*.parquet")
-		if err == nil && len(paths) == 0 {
-			err = fmt.Errorf("no %s examples under %s: run `attentivenas preprocess --output=%s` first", split, stages.ExamplesDir(out), out)
-		}
-		return paths, err
+	files, stats, err := stages.DatasetFiles(ctx, out)
+	if err != nil {
+		return stages.EvalSplits{}, beam.PCollection{}, err
 	}
 	var sp stages.EvalSplits
 	var train beam.PCollection
 	for _, x := range []struct {
-		split string
+		split data.Split
 		pc    *beam.PCollection
-	}{{"train", &train}, {"calib", &sp.Calib}, {"val", &sp.Val}, {"test", &sp.Test}} {
-		paths, err := glob(x.split)
-		if err != nil {
-			return sp, train, err
+	}{{data.SplitTrain, &train}, {data.SplitCalib, &sp.Calib}, {data.SplitVal, &sp.Val}, {data.SplitTest, &sp.Test}} {
+		if len(files[x.split]) == 0 {
+			return sp, train, fmt.Errorf("the dataset under %s has no %s shard", out, x.split)
 		}
-		*x.pc = beam.CreateList(s, paths)
-	}
-	stats := stages.StatsPath(out)
-	if err := mustExist(ctx, stats); err != nil {
-		return sp, train, fmt.Errorf("%w: run `attentivenas preprocess --output=%s` first", err, out)
+		*x.pc = beam.CreateList(s, files[x.split])
 	}
 	sp.Stats = beam.Create(s, stats)
 	return sp, train, nil
 }
 
-// diskEvals returns PCollection<schemas.Eval> of every evaluation of the
-// runs found on disk.
+// evalFiles returns the files of every committed evaluation set of a run
+// (evals/<run>/_<phase>.manifest.json), checked complete. Parquet files
+// that no manifest lists are an error: they are evaluations an older
+// version or an interrupted job left, and reading around them would hide
+// data or count it twice.
+func evalFiles(ctx context.Context, out, run string) ([]string, error) {
+	dir := evalsDir(out, run)
+	sets, err := pqio.Sets(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	listed := map[string]bool{}
+	for _, set := range sets {
+		ps, m, err := pqio.SetFiles(ctx, dir, set)
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, ps...)
+		for _, mf := range m.Files {
+			listed[stages.JoinPath(dir, mf.Name)] = true
+		}
+	}
+	all, err := pqio.Glob(ctx, dir+"/*.parquet")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range all {
+		if !listed[p] {
+			return nil, fmt.Errorf("%s belongs to no committed evaluation set of %s (no manifest lists it): it was written by an older version of attentivenas or by an interrupted job; delete it, or run `attentivenas evaluate --runs=%s` again", p, dir, run)
+		}
+	}
+	return paths, nil
+}
+
+// runEvals reads every committed evaluation of a run (none is not an error
+// here).
+func runEvals(ctx context.Context, out, run string) ([]schemas.Eval, error) {
+	paths, err := evalFiles(ctx, out, run)
+	if err != nil {
+		return nil, err
+	}
+	var rows []schemas.Eval
+	for _, p := range paths {
+		r, _, err := pqio.ReadFile[schemas.Eval](ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, r...)
+	}
+	return rows, nil
+}
+
+// diskEvals returns PCollection<schemas.Eval> of every committed evaluation
+// of the runs found on disk.
 func diskEvals(ctx context.Context, s beam.Scope, out string, runs []string) (beam.PCollection, int, error) {
 	var paths []string
 	for _, run := range runs {
-		ps, err := pqio.Glob(ctx, evalsDir(out, run)+"/*.parquet")
+		ps, err := evalFiles(ctx, out, run)
 		if err != nil {
 			return beam.PCollection{}, 0, err
 		}
@@ -217,8 +304,19 @@ func readFile(ctx context.Context, p string) ([]byte, error) {
 }
 
 // runCheckpoint is --checkpoint, or the newest checkpoint of run.
+// --checkpoint names one run's checkpoint, so it needs exactly one run.
 func (f *nasFlags) runCheckpoint(ctx context.Context, run string) (string, error) {
 	if f.checkpoint != "" {
+		runs, err := f.runNames()
+		if err != nil {
+			return "", err
+		}
+		if len(runs) != 1 {
+			return "", fmt.Errorf("--checkpoint=%s is one run's checkpoint, but the command works on %d runs (%s): name its run with --runs", f.checkpoint, len(runs), strings.Join(runs, ", "))
+		}
+		if err := mustExist(ctx, f.checkpoint); err != nil {
+			return "", fmt.Errorf("--checkpoint: %w", err)
+		}
 		return f.checkpoint, nil
 	}
 	p, _, err := stages.LatestCheckpoint(ctx, f.output, run)
@@ -229,4 +327,17 @@ func (f *nasFlags) runCheckpoint(ctx context.Context, run string) (string, error
 		return "", fmt.Errorf("run %s has no checkpoint under %s: train it first (attentivenas train) or pass --checkpoint", run, stages.JoinPath(f.output, "runs/"+run))
 	}
 	return p, nil
+}
+
+// runCheckpoints is runCheckpoint of each run.
+func (f *nasFlags) runCheckpoints(ctx context.Context, runs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, run := range runs {
+		p, err := f.runCheckpoint(ctx, run)
+		if err != nil {
+			return nil, err
+		}
+		out[run] = p
+	}
+	return out, nil
 }

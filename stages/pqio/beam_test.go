@@ -78,13 +78,14 @@ func slowFn(r testRow) testRow {
 var shardRE = regexp.MustCompile(`^part-(\d{5})-of-(\d{5})\.parquet$`)
 
 // checkShards asserts dir holds a complete shard set of "part" (plus extra),
-// nothing else, and that together the shards hold want; it returns the count.
+// its manifest and nothing else, that the manifest lists exactly the
+// shards, and that together the shards hold want; it returns the count.
 func checkShards(t *testing.T, dir string, want []testRow, extra ...string) int {
 	t.Helper()
 	var shards []string
 	n := ""
 	for _, e := range dirEntries(t, dir) {
-		if slices.Contains(extra, e) {
+		if slices.Contains(extra, e) || e == "_part.manifest.json" {
 			continue
 		}
 		m := shardRE.FindStringSubmatch(e)
@@ -111,6 +112,16 @@ func checkShards(t *testing.T, dir string, want []testRow, extra ...string) int 
 	}
 	if !slices.Equal(keysOf(got), keysOf(want)) {
 		t.Errorf("shards hold %d rows, want %d", len(got), len(want))
+	}
+	listed, _, err := SetFiles(context.Background(), dir, "part")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range listed {
+		listed[i] = filepath.Base(listed[i])
+	}
+	if !slices.Equal(listed, shards) {
+		t.Errorf("the manifest lists %v, the directory holds %v", listed, shards)
 	}
 	return len(shards)
 }
@@ -191,8 +202,8 @@ func TestWriteEmpty(t *testing.T) {
 	if err := ptest.Run(writeReadPipeline(dir, "part", []testRow{})); err != nil {
 		t.Fatal(err)
 	}
-	if got := dirEntries(t, dir); !slices.Equal(got, []string{"part-00000-of-00001.parquet"}) {
-		t.Errorf("directory holds %v, want one empty shard", got)
+	if got := dirEntries(t, dir); !slices.Equal(got, []string{"_part.manifest.json", "part-00000-of-00001.parquet"}) {
+		t.Errorf("directory holds %v, want one empty shard and its manifest", got)
 	}
 	checkShards(t, dir, nil)
 }

@@ -31,9 +31,31 @@
 //	again := pqio.Read[schemas.Example](s, files) // waits for the files above
 //	other := pqio.ReadGlob[schemas.Example](s, "old/examples/train-*.parquet")
 //
-// Write commits one shard per non-empty bundle through a temporary directory
-// and a finalize step, so a retried bundle leaves no trace and a re-run leaves
+// Write commits one shard per non-empty bundle through a staging directory
+// and a commit step, so a retried bundle leaves no trace and a re-run leaves
 // exactly one copy of each shard; see Write for the protocol.
+//
+// # Sets
+//
+// Files that belong together (a shard set, a checkpoint with its train
+// log, a report) commit whole or not at all: they are staged, then the
+// set's manifest "<dir>/_<set>.manifest.json" (every file with its row
+// count and identity) is written as the commit point, then the files move
+// into place. A crash at any step leaves the old set or the new one; readers
+// go through the manifest and refuse an incomplete set with an error naming
+// the file:
+//
+//	w, _ := pqio.NewSetWriter(ctx, "out/pareto", "pareto", false, nil)
+//	_ = pqio.WriteSetFile(ctx, w, "front.parquet", rows)
+//	_ = w.WriteStream(ctx, "report.html", render)
+//	_, err := w.Commit(ctx)
+//	paths, manifest, err := pqio.SetFiles(ctx, "out/pareto", "pareto")
+//
+// Commit (Beam) commits several staged shard sets and files as one set.
+// Recover finishes interrupted commits and removes temporary files; Lock
+// gives one process at a time an output (flock locally, a precondition
+// object on gs://). SetFaultHook is the test seam that stops a commit at
+// any step.
 //
 // # Generics and Beam
 //

@@ -65,10 +65,16 @@ func ExampleWrite() {
 		fmt.Println(err)
 		return
 	}
+	// The shards are the set "stats" of dir: its manifest lists them, with
+	// their row counts, and readers go through it.
 	names, _ := pqio.Glob(context.Background(), filepath.Join(dir, "*"))
 	for _, n := range names {
 		fmt.Println(filepath.Base(n))
 	}
+	paths, m, _ := pqio.SetFiles(context.Background(), dir, "stats")
+	fmt.Println(len(paths), "file(s),", m.Files[0].Rows, "rows")
 	// Output:
+	// _stats.manifest.json
 	// stats-00000-of-00001.parquet
+	// 1 file(s), 2 rows
 }

@@ -36,6 +36,9 @@ func newRowWriter[T Schema](w io.Writer, c config) *rowWriter[T] {
 		parquet.DataPageVersion(1),
 		parquet.MaxRowsPerRowGroup(c.rowGroupRows),
 		parquet.KeyValueMetadata(SchemaKey, versionOf[T]()),
+		// A random identity, so that a set's manifest can tell this file
+		// from an earlier one at the same path.
+		parquet.KeyValueMetadata(FileIDKey, randomID()+randomID()),
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.metadata)) {
 		opts = append(opts, parquet.KeyValueMetadata(k, c.metadata[k]))

@@ -88,7 +88,7 @@ func TestGCSWriteRead(t *testing.T) {
 	var shards []string
 	for _, n := range gcs.names("bkt", "out/") {
 		switch {
-		case n == "out/part-aug-00000-of-00001.parquet":
+		case n == "out/part-aug-00000-of-00001.parquet", n == "out/_part.manifest.json":
 		case shardRE.MatchString(strings.TrimPrefix(n, "out/")):
 			shards = append(shards, "gs://bkt/"+n)
 		default:
@@ -108,6 +108,9 @@ func TestGCSWriteRead(t *testing.T) {
 	}
 	if !slices.Equal(keysOf(got), keysOf(rows)) {
 		t.Errorf("shards hold %d rows, want %d", len(got), len(rows))
+	}
+	if listed, _, err := SetFiles(ctx, "gs://bkt/out", "part"); err != nil || !slices.Equal(listed, shards) {
+		t.Errorf("SetFiles = %v, %v; want %v", listed, err, shards)
 	}
 	t.Logf("%d shards on gs://", len(shards))
 }

@@ -119,6 +119,9 @@ func (f *fakeGCS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch r.Method {
 		case http.MethodDelete:
+			if !f.generationMatches(w, r, k) {
+				return
+			}
 			delete(f.objects, k)
 			w.WriteHeader(http.StatusNoContent)
 		case http.MethodGet:
@@ -224,5 +227,26 @@ func (f *fakeGCS) upload(w http.ResponseWriter, r *http.Request, bucket string) 
 	if n := r.URL.Query().Get("name"); n != "" {
 		meta.Name = n
 	}
+	if !f.generationMatches(w, r, bucket+"/"+meta.Name) {
+		return
+	}
 	writeJSON(w, http.StatusOK, f.put(bucket, meta.Name, body))
+}
+
+// generationMatches applies an ifGenerationMatch precondition (0: the
+// object must not exist), answering 412 when it fails.
+func (f *fakeGCS) generationMatches(w http.ResponseWriter, r *http.Request, k string) bool {
+	want := r.URL.Query().Get("ifGenerationMatch")
+	if want == "" {
+		return true
+	}
+	gen := int64(0)
+	if _, ok := f.objects[k]; ok {
+		gen = f.gens[k]
+	}
+	if strconv.FormatInt(gen, 10) == want {
+		return true
+	}
+	writeJSON(w, http.StatusPreconditionFailed, map[string]any{"error": map[string]any{"code": 412, "message": "Precondition Failed"}})
+	return false
 }

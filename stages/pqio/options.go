@@ -61,7 +61,7 @@ func RowGroupBytes(n int64) Option {
 // more pairs. The key SchemaKey is reserved. Default: only SchemaKey is set.
 func Metadata(key, value string) Option {
 	return func(c *config) {
-		if key == "" || key == SchemaKey {
+		if key == "" || key == SchemaKey || key == FileIDKey {
 			c.err = errors.Join(c.err, fmt.Errorf("Metadata(%q): key is empty or reserved", key))
 			return
 		}

@@ -580,16 +580,17 @@ func TestBlockReaderAt(t *testing.T) {
 func TestCommitIdempotent(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	fn := &finalizeFn[testRow]{Dir: dir, Prefix: "part", TmpDir: tmpDirName(dir, "part"), RowGroupRows: DefaultRowGroupRows, RowGroupBytes: DefaultRowGroupBytes}
+	fn := &commitFn[testRow]{Dir: dir, Set: "part", Parts: []PartSpec{{Prefix: "part"}}, RowGroupRows: DefaultRowGroupRows, RowGroupBytes: DefaultRowGroupBytes}
+	tmpDir := tmpDirName(dir, "part")
 	var tmps []string
 	for i := range 3 {
-		p := joinPath(fn.TmpDir, fmt.Sprintf("t%d.parquet", i))
+		p := joinPath(tmpDir, fmt.Sprintf("t%d.parquet", i))
 		if err := WriteFile(ctx, p, makeRows(i+1)); err != nil {
 			t.Fatal(err)
 		}
 		tmps = append(tmps, p)
 	}
-	orphan := joinPath(fn.TmpDir, "orphan.parquet") // a failed bundle attempt's file, never emitted
+	orphan := joinPath(tmpDir, "orphan.parquet") // a failed bundle attempt's file, never emitted
 	stale := []string{shardName(dir, "part", 3, 5), shardName(dir, "part", 4, 5)}
 	keep := []string{"part-aug-00000-of-00001.parquet", "other-00000-of-00001.parquet", "part-00000-of-00001.txt"}
 	for _, p := range append(append([]string{orphan}, stale...), prefixAll(dir, keep)...) {
@@ -604,14 +605,14 @@ func TestCommitIdempotent(t *testing.T) {
 	defer fs.Close()
 	want := []string{shardName(dir, "part", 0, 3), shardName(dir, "part", 1, 3), shardName(dir, "part", 2, 3)}
 	for attempt := range 2 {
-		finals, err := fn.commit(ctx, fs, slices.Clone(tmps))
+		finals, err := fn.commit(ctx, fs, map[string][]string{"prefix:part": slices.Clone(tmps)})
 		if err != nil {
 			t.Fatalf("attempt %d: %v", attempt, err)
 		}
 		if !slices.Equal(finals, want) {
 			t.Errorf("attempt %d: finals = %v, want %v", attempt, finals, want)
 		}
-		wantDir := append([]string{"part-00000-of-00003.parquet", "part-00001-of-00003.parquet", "part-00002-of-00003.parquet"}, keep...)
+		wantDir := append([]string{"_part.manifest.json", "part-00000-of-00003.parquet", "part-00001-of-00003.parquet", "part-00002-of-00003.parquet"}, keep...)
 		slices.Sort(wantDir)
 		if es := dirEntries(t, dir); !slices.Equal(es, wantDir) {
 			t.Errorf("attempt %d: directory holds %v, want %v", attempt, es, wantDir)
@@ -624,7 +625,7 @@ func TestCommitIdempotent(t *testing.T) {
 		}
 	}
 	// A missing temporary shard whose final name does not exist is an error.
-	if _, err := fn.commit(ctx, fs, []string{joinPath(fn.TmpDir, "gone.parquet")}); err == nil || !strings.Contains(err.Error(), "missing") {
+	if _, err := fn.commit(ctx, fs, map[string][]string{"prefix:part": {joinPath(tmpDir, "gone.parquet")}}); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("commit(missing) error = %v", err)
 	}
 }

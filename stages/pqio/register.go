@@ -17,6 +17,10 @@ func init() {
 	register.Emitter1[rowGroupRef]()
 	register.Iter1[string]()
 	beam.RegisterType(reflect.TypeFor[rowGroupRef]())
+	beam.RegisterType(reflect.TypeFor[Staged]())
+	beam.RegisterType(reflect.TypeFor[PartSpec]())
+	register.Emitter1[Staged]()
+	register.Iter1[Staged]()
 }
 
 var (
@@ -50,8 +54,8 @@ func Register[T Schema]() {
 	beamreg.Method3x1((*writeShardFn[T]).ProcessElement)
 	beamreg.Method2x1((*writeShardFn[T]).FinishBundle)
 	beamreg.Method1x1((*writeShardFn[T]).Teardown)
-	beam.RegisterType(reflect.TypeFor[finalizeFn[T]]())
-	beamreg.Method5x1((*finalizeFn[T]).ProcessElement)
+	beam.RegisterType(reflect.TypeFor[commitFn[T]]())
+	beamreg.Method5x1((*commitFn[T]).ProcessElement)
 	beam.RegisterType(reflect.TypeFor[listRowGroupsFn[T]]())
 	beamreg.Method3x1((*listRowGroupsFn[T]).ProcessElement)
 	beamreg.Method0x1((*listRowGroupsFn[T]).Teardown)
