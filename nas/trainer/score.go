@@ -27,7 +27,6 @@ type MinibatchLoss struct {
 	labels []int
 	B      int
 	err    error
-	logits []float32
 }
 
 // MinibatchLoss returns the trainer's minibatch-loss estimator.
