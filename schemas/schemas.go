@@ -73,6 +73,10 @@ type TrainStep struct {
 	LR      float64 `parquet:"lr"`
 	LossMax float64 `parquet:"loss_max"` // label-smoothed CE of the largest subnet
 	LossMin float64 `parquet:"loss_min"` // distillation loss of the smallest subnet
+	// LabelWeight is the share of the labels in the students' targets
+	// (the rest is the largest subnet's output): 0 is the method's in-place
+	// distillation; above 0 during a distillation warm-up.
+	LabelWeight float64 `parquet:"label_weight"`
 	// The sampled middle subnets, one entry per sandwich slot.
 	MidArchs  []string  `parquet:"mid_archs,list"` // Arch keys, e.g. "28-8-12-..."
 	MidFLOPs  []int64   `parquet:"mid_flops,list"`
@@ -90,7 +94,7 @@ type TrainStep struct {
 }
 
 // SchemaVersion implements pqio.Schema.
-func (TrainStep) SchemaVersion() string { return "attentivenas.TrainStep/v1" }
+func (TrainStep) SchemaVersion() string { return "attentivenas.TrainStep/v2" }
 
 // Eval is the real evaluation of one subnet from one checkpoint:
 // evals/<run>/*.parquet has one row per (checkpoint, Arch, origin).

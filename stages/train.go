@@ -72,6 +72,10 @@ type TrainJob struct {
 	// trainer.DefaultLabelSmoothing unless told otherwise).
 	Dropout        float64
 	LabelSmoothing float64
+	// DistillWarmup: fraction of the run over which the students' targets
+	// move from the labels to the largest subnet's output (0 = in-place
+	// distillation from the start; see trainer.JobConfig).
+	DistillWarmup float64
 	// FLOPs prior of the attentive samplers; 0 = the sampler's defaults.
 	PriorBinWidth int64
 	PriorSamples  int
@@ -107,7 +111,7 @@ type SettingChange struct {
 // them in Change. The others (sampler, seed, batch, limit, prior_bin,
 // prior_samples, data) fix what a step is or which subnets and images it
 // sees, so changing them in the middle of a run gives neither run.
-var ChangeableSettings = []string{"lr", "warmup", "epochs", "dropout", "label_smoothing", "flip", "shift", "predictor"}
+var ChangeableSettings = []string{"lr", "warmup", "epochs", "dropout", "label_smoothing", "distill_warmup", "flip", "shift", "predictor"}
 
 // TrainResult is what a finished job emits.
 type TrainResult struct {
@@ -339,7 +343,7 @@ func jobConfig(job TrainJob, spec sampler.Spec) trainer.JobConfig {
 		Run: job.Run, Sampler: spec, Seed: uint64(job.Seed), Epochs: job.Epochs, Batch: job.Batch,
 		LR: job.LR, Warmup: job.Warmup, Limit: job.Limit,
 		Augment: data.AugmentConfig{Flip: job.Flip, MaxShift: job.Shift},
-		Dropout: job.Dropout, LabelSmoothing: job.LabelSmoothing,
+		Dropout: job.Dropout, LabelSmoothing: job.LabelSmoothing, DistillWarmup: job.DistillWarmup,
 		Prior:    sampler.PriorConfig{BinWidth: job.PriorBinWidth, Samples: job.PriorSamples},
 		Restarts: slices.Clone(job.Restarts),
 	}
@@ -398,6 +402,7 @@ func ResumeSettings(job, prev TrainJob, train *data.Dataset, st trainer.State, c
 		{"lr", job.LR, prev.LR}, {"warmup", job.Warmup, prev.Warmup}, {"epochs", job.Epochs, prev.Epochs},
 		{"dropout", job.Dropout, prev.Dropout}, {"label_smoothing", job.LabelSmoothing, prev.LabelSmoothing},
 		{"flip", job.Flip, prev.Flip}, {"shift", job.Shift, prev.Shift},
+		{"distill_warmup", job.DistillWarmup, prev.DistillWarmup},
 	}
 	if prev.DataID != "" {
 		settings = append(settings, setting{"data", job.DataID, prev.DataID})

@@ -25,6 +25,11 @@ type preset struct {
 	Batch       int     // images per sandwich step
 	Limit       int     // train images per epoch (0 = the whole split)
 	LR          float64 // peak learning rate; 0 = the reference's 0.1 per 256 images of batch
+	Shift       int     // augmentation: random shifts of up to this many pixels
+	// DistillWarmup: fraction of a job over which the students' targets move
+	// from the labels to the largest subnet's output (0 = the method's
+	// in-place distillation from the first step).
+	DistillWarmup float64
 	EvalSubnets int     // subnets evaluated per run, stratified over FLOPs (plus min and max)
 	CalibImages int     // BN recalibration images
 	EvalImages  int     // val images per evaluation
@@ -45,7 +50,7 @@ var presets = map[string]preset{
 	// Fashion-MNIST seen once: enough for subnets well above chance and a
 	// front with a visible slope, not for the final accuracy.
 	"quick": {
-		Samplers: "uniform,bestup-3", Epochs: 2, Batch: 64, Limit: 12800,
+		Samplers: "uniform,bestup-3", Epochs: 2, Batch: 64, Limit: 12800, Shift: 0, DistillWarmup: 1,
 		EvalSubnets: 80, CalibImages: 1000, EvalImages: 2000, Test: true, TestImages: 2000, LatencyRuns: 20,
 		Population: 256, Mutations: 64, Crossovers: 64, Generations: 10, Bucket: 500_000,
 	},
@@ -54,7 +59,7 @@ var presets = map[string]preset{
 	// (about 318k images per job), 300 evaluated subnets per run, the
 	// reference's evolution sizes.
 	"full": {
-		Samplers: "uniform,bestup-3,worstup-3", Epochs: 6, Batch: 128, Limit: 0,
+		Samplers: "uniform,bestup-3,worstup-3", Epochs: 6, Batch: 128, Limit: 0, Shift: 2, DistillWarmup: 0.3,
 		EvalSubnets: 300, CalibImages: 2000, EvalImages: 5000, Test: true, TestImages: 0, LatencyRuns: 30,
 		Population: 512, Mutations: 128, Crossovers: 128, Generations: 20, Bucket: 250_000,
 	},
@@ -66,7 +71,6 @@ type nasFlags struct {
 	seed                          int64
 	p                             preset
 	flip                          bool
-	shift                         int
 	priorBin                      int64
 	archs, checkpoint, runs       string
 	minFLOPs, maxFLOPs, maxParams int64
@@ -90,7 +94,8 @@ func (f *nasFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.p.Limit, "limit", 0, "train images per epoch (a prefix of each epoch's shuffle); 0 = the preset's")
 	fs.Float64Var(&f.p.LR, "lr", 0, "peak learning rate (warm-up, then cosine to 0); 0 = the reference's 0.1 per 256 images of batch (0.025 at batch 64)")
 	fs.BoolVar(&f.flip, "flip", false, "augmentation: random horizontal flips (off: Fashion-MNIST classes are not all mirror-symmetric in shape)")
-	fs.IntVar(&f.shift, "shift", 2, "augmentation: random shifts of up to this many pixels")
+	fs.IntVar(&f.p.Shift, "shift", 0, "augmentation: random shifts of up to this many pixels (default: the preset's)")
+	fs.Float64Var(&f.p.DistillWarmup, "distill_warmup", 0, "fraction of each training job over which the middle and smallest subnets' targets move linearly from the labels to the largest subnet's output; 0 = in-place distillation from the first step, as the reference (default: the preset's)")
 	fs.Int64Var(&f.priorBin, "prior_bin", 0, "FLOPs bin width of the attentive samplers' prior, MACs (0 = 500,000)")
 	fs.Float64Var(&f.dropout, "dropout", trainer.DefaultDropout, "dropout before the largest subnet's classifier (0 = none)")
 	fs.Float64Var(&f.labelSmoothing, "label_smoothing", trainer.DefaultLabelSmoothing, "label smoothing of the largest subnet's loss (0 = none)")
@@ -170,11 +175,17 @@ func (f *nasFlags) resolve() error {
 	def("crossovers", &f.p.Crossovers, pr.Crossovers)
 	def("generations", &f.p.Generations, pr.Generations)
 	def("bucket", &f.p.Bucket, pr.Bucket)
+	def("shift", &f.p.Shift, pr.Shift)
+	def("distill_warmup", &f.p.DistillWarmup, pr.DistillWarmup)
 	switch {
 	case f.p.Epochs < 1:
 		return fmt.Errorf("--epochs=%d: expected at least 1", f.p.Epochs)
 	case f.p.Batch < 2:
 		return fmt.Errorf("--batch=%d: expected at least 2 (BatchNorm needs a batch)", f.p.Batch)
+	case f.p.Shift < 0:
+		return fmt.Errorf("--shift=%d: expected 0 or more pixels", f.p.Shift)
+	case f.p.DistillWarmup < 0 || f.p.DistillWarmup > 1:
+		return fmt.Errorf("--distill_warmup=%v: expected a fraction of the run in [0, 1]", f.p.DistillWarmup)
 	case f.p.LR <= 0:
 		return fmt.Errorf("--lr=%v: expected a positive learning rate", f.p.LR)
 	case f.p.EvalSubnets < 0 || f.p.Bucket <= 0 || f.p.LatencyRuns < 1:

@@ -55,7 +55,7 @@ func trainJobs(ctx context.Context, f *nasFlags, sp *space.Space, spaceJSON stri
 		jobs[i] = stages.TrainJob{
 			Run: run, Output: f.output, Space: spaceJSON, Sampler: spec.String(), Seed: f.seed,
 			Epochs: f.p.Epochs, Batch: f.p.Batch, LR: f.p.LR, Limit: f.p.Limit,
-			Flip: f.flip, Shift: f.shift, PriorBinWidth: f.priorBin,
+			Flip: f.flip, Shift: f.p.Shift, PriorBinWidth: f.priorBin, DistillWarmup: f.p.DistillWarmup,
 			Dropout: f.dropout, LabelSmoothing: f.labelSmoothing, Change: f.changes(),
 		}
 		if spec.Mode != sampler.UniformMode && spec.EstimatorName() == sampler.EstimatorPredictor {
