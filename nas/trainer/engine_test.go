@@ -386,3 +386,33 @@ func argmin(v []float64) int {
 	}
 	return b
 }
+
+// TestDistillWarmup: the labels' share of the students' targets falls
+// linearly from 1 to 0 over the warm-up fraction of the run, and the
+// targets are that mix of the smoothed labels and the teacher's output.
+func TestDistillWarmup(t *testing.T) {
+	c := JobConfig{DistillWarmup: 0.5}
+	for _, w := range []struct {
+		step int64
+		want float64
+	}{{0, 1}, {25, 0.5}, {50, 0}, {99, 0}} {
+		if got := c.labelWeight(w.step, 100); math.Abs(got-w.want) > 1e-12 {
+			t.Errorf("step %d of 100: label weight %v, want %v", w.step, got, w.want)
+		}
+	}
+	if got := (JobConfig{}).labelWeight(0, 100); got != 0 {
+		t.Errorf("no warm-up: label weight %v at step 0, want 0 (pure distillation)", got)
+	}
+	sp := tiny(t)
+	tr, err := New(supernet.New(sp, 1), Config{Batch: 2, LabelSmoothing: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	copy(tr.teacher, []float32{0.2, 0.3, 0.5, 0.6, 0.3, 0.1})
+	got := tr.mixTargets([]int{2, 0}, 0.5)
+	// smoothed labels: 0.1/3 off the label, 0.9 + 0.1/3 on it
+	lo, hi := 0.1/3, 0.9+0.1/3
+	want := []float64{(lo + 0.2) / 2, (lo + 0.3) / 2, (hi + 0.5) / 2, (hi + 0.6) / 2, (lo + 0.3) / 2, (lo + 0.1) / 2}
+	nastest.Close32(t, "mixed targets", got, want, nastest.Tol32)
+}
