@@ -20,27 +20,27 @@ import (
 // preset is a named set of defaults for the knobs of the NAS stages; an
 // explicit flag always wins. README.md documents what each trains.
 type preset struct {
-	Samplers    string  // training jobs, one per sampler spec
-	Epochs      int     // per job
-	Batch       int     // images per sandwich step
-	Limit       int     // train images per epoch (0 = the whole split)
-	LR          float64 // peak learning rate; 0 = the reference's 0.1 per 256 images of batch
-	Shift       int     // augmentation: random shifts of up to this many pixels
+	Samplers string  // training jobs, one per sampler spec
+	Epochs   int     // per job
+	Batch    int     // images per sandwich step
+	Limit    int     // train images per epoch (0 = the whole split)
+	LR       float64 // peak learning rate; 0 = the reference's 0.1 per 256 images of batch
+	Shift    int     // augmentation: random shifts of up to this many pixels
 	// DistillWarmup: fraction of a job over which the students' targets move
 	// from the labels to the largest subnet's output (0 = the method's
 	// in-place distillation from the first step).
 	DistillWarmup float64
-	EvalSubnets int     // subnets evaluated per run, stratified over FLOPs (plus min and max)
-	CalibImages int     // BN recalibration images
-	EvalImages  int     // val images per evaluation
-	Test        bool    // also evaluate the test split
-	TestImages  int     // test images per evaluation (0 = the whole split)
-	LatencyRuns int
-	Population  int // evolutionary search sizes (reference: 512, 128, 128, 20)
-	Mutations   int
-	Crossovers  int
-	Generations int
-	Bucket      int64 // FLOPs bucket of the search archive and comparisons, MACs
+	EvalSubnets   int  // subnets evaluated per run, stratified over FLOPs (plus min and max)
+	CalibImages   int  // BN recalibration images
+	EvalImages    int  // val images per evaluation
+	Test          bool // also evaluate the test split
+	TestImages    int  // test images per evaluation (0 = the whole split)
+	LatencyRuns   int
+	Population    int // evolutionary search sizes (reference: 512, 128, 128, 20)
+	Mutations     int
+	Crossovers    int
+	Generations   int
+	Bucket        int64 // FLOPs bucket of the search archive and comparisons, MACs
 }
 
 var presets = map[string]preset{
