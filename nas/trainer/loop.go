@@ -35,8 +35,8 @@ type JobConfig struct {
 	Warmup         float64      // fraction of the run spent warming up; 0.05
 	Limit          int          // images per epoch (a prefix of each epoch's shuffle); 0 = all
 	Augment        data.AugmentConfig
-	Dropout        float64             // largest subnet's dropout, literal (see DefaultDropout)
-	LabelSmoothing float64             // largest subnet's label smoothing, literal (see DefaultLabelSmoothing)
+	Dropout        float64 // largest subnet's dropout, literal (see DefaultDropout)
+	LabelSmoothing float64 // largest subnet's label smoothing, literal (see DefaultLabelSmoothing)
 	// DistillWarmup is the fraction of the run over which the middle and
 	// smallest subnets' targets move from the labels to the largest
 	// subnet's output (linearly; StepParams.LabelWeight). 0 is the
@@ -45,8 +45,8 @@ type JobConfig struct {
 	// on Fashion-MNIST, largest/smallest val top-1 72.9%/69.7% with pure
 	// distillation, 81.0%/78.4% with 1 (BENCHMARKS.md).
 	DistillWarmup float64
-	Prior          sampler.PriorConfig // FLOPs prior of the attentive samplers
-	MaxTries       int                 // rejection-sampling bound; sampler.DefaultMaxTries
+	Prior         sampler.PriorConfig // FLOPs prior of the attentive samplers
+	MaxTries      int                 // rejection-sampling bound; sampler.DefaultMaxTries
 	// MaxSkips is how many consecutive non-finite steps end the job with an
 	// error (the caller then restores the last checkpoint); 5.
 	MaxSkips int
