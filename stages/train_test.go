@@ -165,10 +165,24 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	ref := t.TempDir()
 	shards, stats := writeTrainArtifacts(t, ref, 96)
 	job := tinyJob(ref, "bestup-2", "bestup-2")
+	// Enough epochs that the job runs about two seconds, so that random
+	// kills land inside it on any machine (one epoch is 6 steps).
 	job.Epochs = 12
+	start := time.Now()
 	if _, err := RunTrainJob(context.Background(), job, shards, stats, discard{}); err != nil {
 		t.Fatal(err)
 	}
+	if d := time.Since(start); d < 2*time.Second {
+		job.Epochs = min(400, int(float64(job.Epochs)*2*float64(time.Second)/float64(max(d, time.Millisecond))))
+		ref = t.TempDir()
+		shards, stats = writeTrainArtifacts(t, ref, 96)
+		job.Output = ref
+		start = time.Now()
+		if _, err := RunTrainJob(context.Background(), job, shards, stats, discard{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := time.Since(start)
 	want := finalWeights(t, ref, "bestup-2", job.Epochs)
 
 	out := t.TempDir()
@@ -196,11 +210,11 @@ func TestTrainResumeAfterKill(t *testing.T) {
 				t.Fatalf("after %d kills the final weights differ from the uninterrupted run", kills)
 			}
 			log, _, err := pqio.ReadFile[schemas.TrainStep](context.Background(), trainLogPath(out, "bestup-2"))
-			if err != nil || len(log) != 72 {
+			if err != nil || len(log) != 6*job.Epochs {
 				t.Fatalf("train log after resume: %d rows, %v", len(log), err)
 			}
 			return
-		case <-time.After(time.Duration(150+rng.IntN(550)) * time.Millisecond):
+		case <-time.After(100*time.Millisecond + time.Duration(rng.Float64()*0.8*float64(run))):
 			_ = cmd.Process.Kill() // SIGKILL: no cleanup runs
 			<-done
 			kills++

@@ -506,6 +506,8 @@ func TestSearchKilledAtEachCommitStep(t *testing.T) {
 	if err != nil || slices.Equal(want.preds, old.preds) || len(want.evals) == 0 || slices.Equal(want.evals, old.evals) {
 		t.Fatalf("the new search does not differ from the old one, or evaluates nothing (%d search evaluations, %v)", len(want.evals), err)
 	}
+	// (The rank-quality study may come out the same for both seeds on so
+	// few subnets; then only the predictors tell the two sets apart.)
 	killAtEachStep(t, snapshot, out, args, func(t *testing.T, out string) {
 		got, err := read(t, out)
 		switch {
@@ -513,7 +515,7 @@ func TestSearchKilledAtEachCommitStep(t *testing.T) {
 			refusal(t, out, err)
 		case !either(got.preds, old.preds, want.preds) || !either(got.rq, old.rq, want.rq):
 			t.Errorf("the predictor set is neither the old one nor the new one")
-		case slices.Equal(got.preds, old.preds) != slices.Equal(got.rq, old.rq):
+		case !slices.Equal(old.rq, want.rq) && slices.Equal(got.preds, old.preds) != slices.Equal(got.rq, old.rq):
 			t.Errorf("a predictor of one search with the rank quality of the other")
 		case !either(got.shortlist, old.shortlist, want.shortlist) || !either(got.evals, old.evals, want.evals):
 			t.Errorf("the shortlist or its evaluations are neither the old ones nor the new ones")
